@@ -1,0 +1,16 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set everything up first.
+.PHONY: setup demo test lint
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	PATH="$(CURDIR)/.tools/bin:$$PATH" .venv/bin/destinations demo
+
+lint: setup
+	.venv/bin/ruff check operator tests benchmarks scripts
+	.venv/bin/ruff format --check operator tests benchmarks scripts
+	.venv/bin/mypy
+
+test: lint
+	PATH="$(CURDIR)/.tools/bin:$$PATH" .venv/bin/pytest -n 2 --cov=destinations --cov-report=term:skip-covered

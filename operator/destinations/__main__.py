@@ -1,0 +1,5 @@
+import sys
+
+from destinations.cli import main
+
+sys.exit(main())
