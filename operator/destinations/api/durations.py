@@ -1,0 +1,86 @@
+"""Go-style durations (`90s`, `1h30m`, `10h`) as used across Kubernetes, plus `d` for days.
+
+Kubernetes users write durations the way Go's `time.ParseDuration` reads them; `90d` is accepted too
+because purge periods are naturally counted in days.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+UNITS: dict[str, timedelta] = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+ACCEPTED = "a duration such as 90s, 15m, 1h30m, 10h or 90d (units ms, s, m, h, d)"
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `1h30m`-style text; raise ValueError naming what is accepted."""
+    if not isinstance(text, str) or not text or not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not {ACCEPTED}")
+    total = timedelta()
+    for number, unit in _PART.findall(text):
+        total += float(number) * UNITS[unit]
+    if total <= timedelta():
+        raise ValueError(f"{text!r} must be longer than zero; expected {ACCEPTED}")
+    return total
+
+
+def format_duration(value: timedelta) -> str:
+    """Render a timedelta in the shortest exact Go-style form (days when whole)."""
+    milliseconds = round(value.total_seconds() * 1000)
+    if milliseconds == 0:
+        return "0s"
+    parts: list[str] = []
+    for unit in ("d", "h", "m", "s", "ms"):
+        size = round(UNITS[unit].total_seconds() * 1000)
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_coerce),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
+]
+"""A duration field: written as text in YAML, a `timedelta` in Python."""
+
+NEVER = "never"
+
+
+def _coerce_optional(value: Any) -> Any:
+    if value is None or value == NEVER:
+        return None
+    return _coerce(value)
+
+
+def _format_optional(value: timedelta | None) -> str:
+    return NEVER if value is None else format_duration(value)
+
+
+DurationOrNever = Annotated[
+    timedelta | None,
+    BeforeValidator(_coerce_optional),
+    PlainSerializer(_format_optional, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": f"^(never|{DURATION_PATTERN[1:-1]})$"}),
+]
+"""A duration, or `never` (stored as None) to switch the behaviour off."""

@@ -1,0 +1,532 @@
+"""The API types of `destinations.dev/v1`: Authorization and DestinationJob, spec and status.
+
+These pydantic models are the single source of truth: the CRD schemas in `crds/`, the field reference
+in `docs/reference.md` and every validation (offline `destinations validate`, the admission webhooks,
+the operator's own checks when webhooks are off) come from them. Field docstrings become the CRD's
+`description`s, so `kubectl explain destinationjob.spec.retry` reads well.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+from destinations.api.durations import Duration, DurationOrNever
+
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+"""A Kubernetes object name (RFC 1123 subdomain: lower case, digits, '-' and '.')."""
+
+ProviderKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
+
+
+class ApiModel(BaseModel):
+    """Base of every API type: camelCase in YAML, snake_case in Python, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The YAML/JSON form, with defaults written out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class StatusModel(ApiModel):
+    """Status is written by the operator only; tolerate fields added by newer operator versions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --------------------------------------------------------------------------------------------- enums
+
+
+class JobType(StrEnum):
+    """What a job does with the provider."""
+
+    IMPORT = "import"
+    EXPORT = "export"
+    ENRICHMENT = "enrichment"
+
+
+class AuthMethod(StrEnum):
+    """How credentials are presented to a provider."""
+
+    API_KEY = "apiKey"
+    BASIC = "basic"
+    OAUTH2 = "oauth2"
+    SERVICE_ACCOUNT = "serviceAccount"
+    NONE = "none"
+
+
+#: The Secret keys each method needs, and the optional ones it understands.
+SECRET_KEYS: dict[AuthMethod, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    AuthMethod.API_KEY: (("apiKey",), ()),
+    AuthMethod.BASIC: (("username", "password"), ()),
+    AuthMethod.OAUTH2: (("accessToken",), ("refreshToken", "clientId", "clientSecret")),
+    AuthMethod.SERVICE_ACCOUNT: (("serviceAccountJson",), ()),
+    AuthMethod.NONE: ((), ()),
+}
+
+
+class SyncMode(StrEnum):
+    """How an export treats records that left the source."""
+
+    UPSERT = "upsert"
+    MIRROR = "mirror"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SLEEPING = "Sleeping"
+    FAILED = "Failed"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+
+
+class Health(StrEnum):
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+    UNKNOWN = "Unknown"
+
+
+class RunResult(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"
+
+
+# ------------------------------------------------------------------------------------------ references
+
+
+class LocalObjectReference(ApiModel):
+    """A reference to an object in the same namespace."""
+
+    name: ResourceName
+    """Name of the object, in the same namespace as the referring object."""
+    namespace: str | None = None
+    """Accepted only when equal to the referring object's namespace: cross-namespace references are refused."""
+
+
+class SecretKeyReference(ApiModel):
+    """One key of a Secret in the same namespace."""
+
+    name: ResourceName
+    """Name of the Secret, in the same namespace as the job."""
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key inside the Secret."""
+
+
+# ----------------------------------------------------------------------------------------- Authorization
+
+
+class AuthorizationSpec(ApiModel):
+    """Credentials for one provider, kept in a Secret and health-checked by the operator."""
+
+    provider: ProviderKey
+    """Catalog key of the provider these credentials are for, e.g. `mailchimp`."""
+    method: AuthMethod
+    """How the credentials are presented; must be one the provider accepts."""
+    secret_ref: LocalObjectReference | None = None
+    """The Secret holding the credentials. Keys by method: apiKey: `apiKey`; basic: `username`, `password`;
+    oauth2: `accessToken` (optional `refreshToken`, `clientId`, `clientSecret`); serviceAccount:
+    `serviceAccountJson`. Required unless method is `none`."""
+    display_name: str | None = Field(default=None, max_length=256)
+    """Human-readable name shown in tools."""
+    description: str | None = Field(default=None, max_length=4096)
+    """Free text."""
+    check_interval: Duration = timedelta(hours=24)
+    """How often the operator re-checks the credentials' health."""
+    endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Overrides the provider's API base address (a regional endpoint, a proxy, a test server)."""
+
+    @model_validator(mode="after")
+    def _secret_required(self) -> AuthorizationSpec:
+        if self.method != AuthMethod.NONE and self.secret_ref is None:
+            raise ValueError(f"secretRef is required for method {self.method.value!r}; only 'none' works without one")
+        return self
+
+
+class Condition(StatusModel):
+    """A Kubernetes-style condition (see the API conventions)."""
+
+    type: str
+    status: str
+    """True, False or Unknown."""
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+    observed_generation: int | None = None
+
+
+class AuthorizationStatus(StatusModel):
+    """Health of the credentials, written by the operator."""
+
+    health: Health = Health.UNKNOWN
+    """Healthy, Unhealthy or Unknown (not checked yet)."""
+    message: str | None = None
+    """Why the credentials are unhealthy, or what the last check found."""
+    last_checked_at: str | None = None
+    """When the credentials were last checked (RFC 3339)."""
+    used_by: int = 0
+    """How many DestinationJobs reference this Authorization."""
+    conditions: list[Condition] = []
+    """`Ready` is True when the credentials are Healthy."""
+    observed_generation: int | None = None
+    """The generation of the spec the status describes."""
+
+
+# --------------------------------------------------------------------------------------- data endpoints
+
+
+class WarehouseEndpoint(ApiModel):
+    """A PostgreSQL table or query."""
+
+    connection_secret_ref: SecretKeyReference
+    """A Secret key holding a libpq connection string (`postgresql://user:pass@host:5432/db`)."""
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    """A table (optionally schema-qualified): read whole as a source, upserted into as a sink."""
+    query: str | None = Field(default=None, min_length=1)
+    """A SELECT statement; only for sources."""
+    key: list[str] = Field(default=["email"], min_length=1)
+    """The column(s) identifying a record: the upsert key of a sink, the membership key for mirror mode."""
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> WarehouseEndpoint:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of table or query")
+        return self
+
+
+class Pagination(ApiModel):
+    """How to follow pages of a JSON-lines URL."""
+
+    next_link_header: bool = True
+    """Follow `Link: <...>; rel="next"` response headers (RFC 8288)."""
+    cursor_param: str | None = None
+    """Query parameter carrying the cursor read from the `nextCursorHeader` response header."""
+    next_cursor_header: str | None = None
+    """Response header holding the cursor of the next page."""
+    max_pages: int = Field(default=10_000, ge=1)
+    """Stop after this many pages."""
+
+
+class UrlEndpoint(ApiModel):
+    """JSON lines served over HTTP(S), one record per line."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    """The address of the first page."""
+    pagination: Pagination = Pagination()
+    """How further pages are found."""
+    headers_secret_ref: LocalObjectReference | None = None
+    """A Secret whose keys are sent as request headers (e.g. `Authorization`)."""
+
+
+class FileFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+class FileVolume(ApiModel):
+    """Where the file lives: exactly one volume source."""
+
+    persistent_volume_claim: str | None = None
+    """Name of a PersistentVolumeClaim in the job's namespace."""
+    config_map: str | None = None
+    """Name of a ConfigMap in the job's namespace (read-only; sources only)."""
+    host_path: str | None = None
+    """A directory on the node (development clusters only)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FileVolume:
+        chosen = [v for v in (self.persistent_volume_claim, self.config_map, self.host_path) if v is not None]
+        if len(chosen) != 1:
+            raise ValueError("set exactly one of persistentVolumeClaim, configMap or hostPath")
+        return self
+
+
+class FileEndpoint(ApiModel):
+    """A JSONL or CSV file on a volume mounted into the sync pod."""
+
+    path: str = Field(min_length=1, pattern=r"^[^/].*$")
+    """Path of the file relative to the volume's root."""
+    format: FileFormat = FileFormat.JSONL
+    """`jsonl` (one JSON object per line) or `csv` (a header row, then records)."""
+    volume: FileVolume
+    """The volume holding the file."""
+
+
+class DataEndpoint(ApiModel):
+    """Where records come from or go to: exactly one of `warehouse`, `url` or `file`."""
+
+    warehouse: WarehouseEndpoint | None = None
+    """A PostgreSQL table or query."""
+    url: UrlEndpoint | None = None
+    """JSON lines over HTTP(S); sources only."""
+    file: FileEndpoint | None = None
+    """A JSONL or CSV file on a mounted volume."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataEndpoint:
+        chosen = [k for k in ("warehouse", "url", "file") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"set exactly one of warehouse, url or file (got {', '.join(chosen) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("warehouse", "url", "file") if getattr(self, k) is not None)
+
+
+# -------------------------------------------------------------------------------------------- schedule
+
+
+class Schedule(ApiModel):
+    """When the job runs: exactly one of `every`, `cron` or `once`."""
+
+    every: Duration | None = None
+    """Run at this interval, e.g. `1h`, measured from the start of the previous run."""
+    cron: str | None = None
+    """A five-field cron expression, e.g. `0 6 * * *`."""
+    timezone: str | None = None
+    """IANA time zone for `cron`, e.g. `Europe/Paris` (default UTC); daylight-saving changes are honoured."""
+    once: bool | None = None
+    """`true`: run once; the job is Completed after its first successful run."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Schedule:
+        chosen = [k for k in ("every", "cron", "once") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"set exactly one of every, cron or once (got {', '.join(chosen) or 'none'})")
+        if self.once is False:
+            raise ValueError("once must be true when set; use every or cron for repeating jobs")
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise ValueError(f"cron {self.cron!r} is not a valid five-field cron expression such as '0 6 * * *'")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week")
+        if self.timezone is not None:
+            if self.cron is None:
+                raise ValueError("timezone applies to cron schedules only")
+            if not _is_time_zone(self.timezone):
+                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'")
+        return self
+
+
+def _is_time_zone(name: str) -> bool:
+    if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------- DestinationJob
+
+
+class RetryPolicy(ApiModel):
+    """Backoff after failed runs, and when to give up."""
+
+    initial_backoff: Duration = timedelta(minutes=1)
+    """Wait after the first failed run; doubles after each further failure."""
+    max_backoff: Duration = timedelta(hours=1)
+    """The longest wait between retries."""
+    fail_after: Duration = timedelta(hours=10)
+    """The job turns Failed once runs have kept failing for this long with no success between."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryPolicy:
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError("maxBackoff must not be shorter than initialBackoff")
+        return self
+
+
+class HistoryLimits(ApiModel):
+    """How many finished sync pods are kept for their logs."""
+
+    succeeded: int = Field(default=3, ge=0, le=100)
+    """Pods of succeeded runs to keep."""
+    failed: int = Field(default=3, ge=0, le=100)
+    """Pods of failed runs to keep."""
+
+
+class Toleration(ApiModel):
+    """A core/v1 Toleration."""
+
+    key: str | None = None
+    operator: str | None = Field(default=None, pattern=r"^(Exists|Equal)$")
+    value: str | None = None
+    effect: str | None = Field(default=None, pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")
+    toleration_seconds: int | None = None
+
+
+class ResourceRequirements(ApiModel):
+    """CPU and memory requests and limits, e.g. `{cpu: 100m, memory: 256Mi}`."""
+
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+
+
+class PodTemplateOverrides(ApiModel):
+    """Overrides for the job's sync pods."""
+
+    resources: ResourceRequirements | None = None
+    """Resources of the sync container."""
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    affinity: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """A core/v1 Affinity, passed through as given."""
+    service_account_name: ResourceName | None = None
+    image_pull_secrets: list[LocalObjectReference] = []
+    labels: dict[str, str] = {}
+    """Extra labels; the operator's own `destinations.dev/*` labels always win."""
+    annotations: dict[str, str] = {}
+    priority_class_name: str | None = None
+
+
+class DestinationJobSpec(ApiModel):
+    """A data-sync job between a source of customer data and a marketing tool."""
+
+    display_name: str | None = Field(default=None, max_length=256)
+    """Human-readable name, e.g. "Export of High-Value Users to Facebook"."""
+    description: str | None = Field(default=None, max_length=4096)
+    """Free text."""
+    provider: ProviderKey
+    """Catalog key of the provider (`kubectl destinations providers` lists them)."""
+    type: JobType
+    """`import`, `export` or `enrichment`; the provider must support it."""
+    authorization_ref: LocalObjectReference
+    """The Authorization (same namespace, same provider) whose credentials the job uses."""
+    config: dict[str, Any] = Field(default={}, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    """Provider- and type-specific settings, validated against the provider's schema."""
+    source: DataEndpoint | None = None
+    """Where records come from (export and enrichment jobs)."""
+    sink: DataEndpoint | None = None
+    """Where records go (import and enrichment jobs)."""
+    mode: SyncMode = SyncMode.UPSERT
+    """`upsert` sends current records; `mirror` also removes members that left since the last successful
+    run (needs a warehouse source, which keeps the membership bookkeeping)."""
+    schedule: Schedule | None = None
+    """When the job runs; the provider's default schedule when omitted."""
+    paused: bool = False
+    """`true` pauses the job; `false` resumes it."""
+    retry: RetryPolicy = RetryPolicy()
+    """Backoff after errors and when to give up."""
+    run_timeout: Duration = timedelta(hours=6)
+    """A run longer than this is stopped and counts as an error."""
+    history: HistoryLimits = HistoryLimits()
+    """How many finished sync pods to keep."""
+    purge_after: DurationOrNever = timedelta(days=90)
+    """How long a Failed, Paused or Completed job is kept before the operator deletes it; `never` keeps it."""
+    pod_template: PodTemplateOverrides | None = None
+    """Overrides for the sync pods."""
+
+    @model_validator(mode="after")
+    def _endpoints_fit_type(self) -> DestinationJobSpec:
+        needs_source = self.type in (JobType.EXPORT, JobType.ENRICHMENT)
+        needs_sink = self.type in (JobType.IMPORT, JobType.ENRICHMENT)
+        if needs_source and self.source is None:
+            raise ValueError(f"source is required for {self.type.value} jobs")
+        if not needs_source and self.source is not None:
+            raise ValueError(f"source is not used by {self.type.value} jobs; remove it")
+        if needs_sink and self.sink is None:
+            raise ValueError(f"sink is required for {self.type.value} jobs")
+        if not needs_sink and self.sink is not None:
+            raise ValueError(f"sink is not used by {self.type.value} jobs; remove it")
+        if self.sink is not None and self.sink.url is not None:
+            raise ValueError("sink.url is not supported; sinks are a warehouse table or a file")
+        if self.sink is not None and self.sink.warehouse is not None and self.sink.warehouse.table is None:
+            raise ValueError("sink.warehouse needs a table; a query only works as a source")
+        if self.mode == SyncMode.MIRROR:
+            if self.type != JobType.EXPORT:
+                raise ValueError("mode mirror applies to export jobs only")
+            if self.source is None or self.source.warehouse is None:
+                kind = self.source.kind if self.source is not None else "none"
+                raise ValueError(
+                    f"mode mirror needs a warehouse source (it keeps the previous membership there); got {kind}"
+                )
+        return self
+
+
+class RecordCounts(StatusModel):
+    """Records handled by a run."""
+
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    omitted: int = 0
+    """Rejected one by one by the provider (bad email, …); they do not fail the run."""
+    failed: int = 0
+
+
+class CurrentRun(StatusModel):
+    number: int
+    pod: str
+    started_at: str
+
+
+class LastRun(StatusModel):
+    number: int
+    result: RunResult
+    started_at: str | None = None
+    finished_at: str
+    records: RecordCounts = RecordCounts()
+    message: str = ""
+
+
+class RunTotals(StatusModel):
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class HistoryEntry(StatusModel):
+    time: str
+    event: str
+    """Started, Synced, Error, Sleeping, Failed, Completed, Paused or Resumed."""
+    run: int | None = None
+    message: str = ""
+    records: RecordCounts | None = None
+
+
+class DestinationJobStatus(StatusModel):
+    """The job's lifecycle, written by the operator only."""
+
+    phase: Phase | None = None
+    """Pending, Running, Sleeping, Failed, Paused or Completed."""
+    reason: str | None = None
+    """A CamelCase word saying why the job is in its phase (see docs/troubleshooting.md)."""
+    message: str | None = None
+    phase_since: str | None = None
+    next_run_at: str | None = None
+    consecutive_errors: int = 0
+    errors_since: str | None = None
+    current_run: CurrentRun | None = None
+    last_run: LastRun | None = None
+    runs: RunTotals = RunTotals()
+    history: list[HistoryEntry] = []
+    """The last 20 log entries."""
+    created_by: str | None = None
+    last_updated: str | None = None
+    """When the spec last changed."""
+    observed_generation: int | None = None
+    last_handled_request_at: str | None = None
+    """The last `destinations.dev/requested-at` value the operator acted on."""
+    conditions: list[Condition] = []
+    """`Ready`, `Reconciling` (a run is in flight) and `Stalled` (Failed or invalid spec)."""

@@ -1,0 +1,59 @@
+"""The contract between a sync pod and the operator: what the pod is given and what it reports.
+
+The operator renders the pod (destinations.controller.pods); the worker (destinations.worker) reads the
+job from the environment and the credentials from a read-only Secret volume, and writes its result to
+the container's termination message, which the operator reads before it ever deletes the pod.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from destinations.api.models import RecordCounts, RunResult, StatusModel
+
+#: The environment variable carrying the job description (JSON of `RunRequest`); never credentials.
+JOB_ENVIRONMENT_VARIABLE = "DESTINATIONS_JOB"
+#: Where the Authorization's Secret is mounted, read-only.
+CREDENTIALS_DIR = "/var/run/destinations/credentials"
+#: Secrets referenced by data endpoints (warehouse connection strings, URL headers): one directory each.
+SECRETS_DIR = "/var/run/destinations/secrets"
+#: File endpoints' volumes: `<DATA_DIR>/source` and `<DATA_DIR>/sink`.
+DATA_DIR = "/var/run/destinations/data"
+#: A writable scratch directory (an emptyDir): the root filesystem is read-only.
+SCRATCH_DIR = "/tmp"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+#: Kubernetes truncates termination messages at 4096 bytes; the worker keeps under this.
+TERMINATION_MESSAGE_LIMIT = 4000
+
+EXIT_CODES: dict[RunResult, int] = {
+    RunResult.SUCCEEDED: 0,
+    RunResult.FAILED: 1,
+    RunResult.RATE_LIMITED: 75,  # EX_TEMPFAIL from sysexits.h: "try again later"
+}
+
+
+class RunRequest(StatusModel):
+    """What the worker is asked to do: one run of one job."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+    run: int = Field(ge=1)
+    spec: dict[str, Any]
+    """The DestinationJob spec as applied (provider, type, config, source, sink, mode)."""
+    auth_method: str
+    """The Authorization's method; its Secret's keys are files in CREDENTIALS_DIR."""
+    endpoint: str | None = None
+    """The Authorization's endpoint override, if any."""
+
+
+class RunReport(StatusModel):
+    """The worker's result, written as JSON to the termination message; the exit code agrees."""
+
+    result: RunResult
+    records: RecordCounts = RecordCounts()
+    message: str = ""
+    retry_after_seconds: float | None = None
+    """For `rate_limited`: when the provider allows the next call."""

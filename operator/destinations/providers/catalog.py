@@ -1,0 +1,38 @@
+"""Discovery of provider plug-ins through the `destinations.providers` entry-point group."""
+
+from __future__ import annotations
+
+import functools
+from importlib import metadata
+
+from destinations.providers.base import Provider
+
+ENTRY_POINT_GROUP = "destinations.providers"
+
+
+class ProviderNotFound(LookupError):
+    """The catalog has no provider with this key."""
+
+
+@functools.cache
+def load_catalog() -> dict[str, Provider]:
+    """Every installed provider by key, sorted; loaded once per process."""
+    providers: dict[str, Provider] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        provider = entry_point.load()
+        if not isinstance(provider, Provider):
+            raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) is not a Provider instance")
+        if provider.key != entry_point.name:
+            raise ValueError(f"entry point {entry_point.name!r} publishes provider key {provider.key!r}")
+        providers[provider.key] = provider
+    return dict(sorted(providers.items()))
+
+
+def get_provider(key: str) -> Provider:
+    catalog = load_catalog()
+    try:
+        return catalog[key]
+    except KeyError:
+        raise ProviderNotFound(
+            f"unknown provider {key!r}; the catalog has: {', '.join(catalog) or 'no providers'}"
+        ) from None
