@@ -1,0 +1,181 @@
+"""The operator's settings: command-line flags, each with an environment variable for Deployments.
+
+Flags win over environment variables, which win over the defaults. The Helm chart and the kustomize
+base set the environment variables; `destinations operator --help` lists both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+from destinations import DEFAULT_IMAGE
+from destinations.api.durations import format_duration, parse_duration
+
+
+class WebhookMode(StrEnum):
+    """How the admission webhooks are served."""
+
+    OFF = "off"
+    """No webhooks; the operator's own checks mark bad jobs Stalled."""
+    MANAGED = "managed"
+    """The operator makes its own self-signed certificate and patches the webhook configurations' caBundle."""
+    EXTERNAL = "external"
+    """The installer provides the certificate (e.g. cert-manager) in --webhook-cert-dir."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means all namespaces."""
+    sync_image: str = DEFAULT_IMAGE
+    """The image of sync pods."""
+    sync_image_pull_policy: str = "IfNotPresent"
+    default_purge_after: timedelta | None = timedelta(days=90)
+    """Used when a job omits purgeAfter; None never purges."""
+    max_concurrent_runs: int = 0
+    """Cluster-wide cap on runs in flight; 0 means no cap."""
+    metrics_port: int = 9090
+    liveness_port: int = 8080
+    webhooks: WebhookMode = WebhookMode.OFF
+    webhook_port: int = 9443
+    webhook_host: str | None = None
+    """The address the API server uses to reach the webhooks (managed mode); a Service when in-cluster."""
+    webhook_cert_dir: str | None = None
+    peering: str | None = None
+    """A kopf peering name, for a standby replica; None runs standalone."""
+    verbose: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+ENVIRONMENT: dict[str, str] = {
+    "namespaces": "DESTINATIONS_NAMESPACES",
+    "sync_image": "DESTINATIONS_SYNC_IMAGE",
+    "sync_image_pull_policy": "DESTINATIONS_SYNC_IMAGE_PULL_POLICY",
+    "default_purge_after": "DESTINATIONS_PURGE_AFTER",
+    "max_concurrent_runs": "DESTINATIONS_MAX_CONCURRENT_RUNS",
+    "metrics_port": "DESTINATIONS_METRICS_PORT",
+    "liveness_port": "DESTINATIONS_LIVENESS_PORT",
+    "webhooks": "DESTINATIONS_WEBHOOKS",
+    "webhook_port": "DESTINATIONS_WEBHOOK_PORT",
+    "webhook_host": "DESTINATIONS_WEBHOOK_HOST",
+    "webhook_cert_dir": "DESTINATIONS_WEBHOOK_CERT_DIR",
+    "peering": "DESTINATIONS_PEERING",
+}
+"""Setting → environment variable. DESTINATIONS_NAMESPACES is comma-separated."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = OperatorSettings()
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        dest="namespaces",
+        action="append",
+        metavar="NS",
+        help=f"watch this namespace (repeatable); all namespaces when omitted [{ENVIRONMENT['namespaces']}]",
+    )
+    parser.add_argument(
+        "--sync-image",
+        help=f"image of sync pods (default {defaults.sync_image}) [{ENVIRONMENT['sync_image']}]",
+    )
+    parser.add_argument("--sync-image-pull-policy", choices=["Always", "IfNotPresent", "Never"])
+    parser.add_argument(
+        "--purge-after",
+        dest="default_purge_after",
+        help="default purgeAfter of jobs: a duration or 'never' (default 90d)",
+    )
+    parser.add_argument(
+        "--max-concurrent-runs", type=int, help="cap on runs in flight across the cluster; 0: no cap"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help=f"port of /metrics (default {defaults.metrics_port})"
+    )
+    parser.add_argument(
+        "--liveness-port", type=int, help=f"port of /healthz (default {defaults.liveness_port})"
+    )
+    parser.add_argument(
+        "--webhooks", choices=[mode.value for mode in WebhookMode], help="admission webhooks (default off)"
+    )
+    parser.add_argument("--webhook-port", type=int)
+    parser.add_argument(
+        "--webhook-host", help="address the API server uses to reach the webhooks (managed mode)"
+    )
+    parser.add_argument("--webhook-cert-dir", help="directory with tls.crt and tls.key (external mode)")
+    parser.add_argument("--peering", help="kopf peering name, for a standby replica; standalone when omitted")
+    parser.add_argument("--verbose", "-v", action="store_true", default=None)
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> OperatorSettings:
+    """Merge flags, environment and defaults; raise ValueError naming the setting on bad values."""
+    defaults = OperatorSettings()
+
+    def pick(name: str) -> str | None:
+        flag = getattr(args, name, None)
+        if flag is not None:
+            return ",".join(flag) if isinstance(flag, list) else str(flag)
+        return environ.get(ENVIRONMENT[name]) if name in ENVIRONMENT else None
+
+    def integer(name: str, default: int, minimum: int) -> int:
+        text = pick(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name.replace('_', '-')}: {text!r} is not an integer") from None
+        if value < minimum:
+            raise ValueError(f"{name.replace('_', '-')}: {value} must be at least {minimum}")
+        return value
+
+    namespaces_text = pick("namespaces")
+    namespaces = (
+        tuple(ns.strip() for ns in namespaces_text.split(",") if ns.strip()) if namespaces_text else ()
+    )
+    purge_text = pick("default_purge_after")
+    try:
+        purge_after = (
+            defaults.default_purge_after
+            if purge_text is None
+            else None
+            if purge_text == "never"
+            else parse_duration(purge_text)
+        )
+    except ValueError as error:
+        raise ValueError(f"purge-after: {error}") from None
+    webhooks_text = pick("webhooks") or defaults.webhooks.value
+    try:
+        webhooks = WebhookMode(webhooks_text)
+    except ValueError:
+        accepted = ", ".join(mode.value for mode in WebhookMode)
+        raise ValueError(f"webhooks: {webhooks_text!r} is not one of {accepted}") from None
+    return OperatorSettings(
+        namespaces=namespaces,
+        sync_image=pick("sync_image") or defaults.sync_image,
+        sync_image_pull_policy=pick("sync_image_pull_policy") or defaults.sync_image_pull_policy,
+        default_purge_after=purge_after,
+        max_concurrent_runs=integer("max_concurrent_runs", defaults.max_concurrent_runs, 0),
+        metrics_port=integer("metrics_port", defaults.metrics_port, 0),
+        liveness_port=integer("liveness_port", defaults.liveness_port, 0),
+        webhooks=webhooks,
+        webhook_port=integer("webhook_port", defaults.webhook_port, 0),
+        webhook_host=pick("webhook_host"),
+        webhook_cert_dir=pick("webhook_cert_dir"),
+        peering=pick("peering"),
+        verbose=bool(getattr(args, "verbose", None)),
+    )
+
+
+def describe(settings: OperatorSettings) -> str:
+    """One log line summarising the settings (no secrets exist among them)."""
+    purge = "never" if settings.default_purge_after is None else format_duration(settings.default_purge_after)
+    scope = ",".join(settings.namespaces) or "all namespaces"
+    return (
+        f"watching {scope}; sync image {settings.sync_image}; purge after {purge}; "
+        f"max concurrent runs {settings.max_concurrent_runs or 'unlimited'}; "
+        f"webhooks {settings.webhooks.value}"
+    )
