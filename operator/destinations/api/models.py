@@ -117,7 +117,8 @@ class LocalObjectReference(ApiModel):
     name: ResourceName
     """Name of the object, in the same namespace as the referring object."""
     namespace: str | None = None
-    """Accepted only when equal to the referring object's namespace: cross-namespace references are refused."""
+    """Accepted only when equal to the referring object's namespace: references to other namespaces are
+    refused."""
 
 
 class SecretKeyReference(ApiModel):
@@ -155,7 +156,9 @@ class AuthorizationSpec(ApiModel):
     @model_validator(mode="after")
     def _secret_required(self) -> AuthorizationSpec:
         if self.method != AuthMethod.NONE and self.secret_ref is None:
-            raise ValueError(f"secretRef is required for method {self.method.value!r}; only 'none' works without one")
+            raise ValueError(
+                f"secretRef is required for method {self.method.value!r}; only 'none' works without one"
+            )
         return self
 
 
@@ -313,14 +316,20 @@ class Schedule(ApiModel):
         if self.once is False:
             raise ValueError("once must be true when set; use every or cron for repeating jobs")
         if self.cron is not None and not croniter.is_valid(self.cron):
-            raise ValueError(f"cron {self.cron!r} is not a valid five-field cron expression such as '0 6 * * *'")
+            raise ValueError(
+                f"cron {self.cron!r} is not a valid five-field cron expression such as '0 6 * * *'"
+            )
         if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError(f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week")
+            raise ValueError(
+                f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week"
+            )
         if self.timezone is not None:
             if self.cron is None:
                 raise ValueError("timezone applies to cron schedules only")
             if not _is_time_zone(self.timezone):
-                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'")
+                raise ValueError(
+                    f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'"
+                )
         return self
 
 
@@ -412,7 +421,9 @@ class DestinationJobSpec(ApiModel):
     """`import`, `export` or `enrichment`; the provider must support it."""
     authorization_ref: LocalObjectReference
     """The Authorization (same namespace, same provider) whose credentials the job uses."""
-    config: dict[str, Any] = Field(default={}, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    config: dict[str, Any] = Field(
+        default={}, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
     """Provider- and type-specific settings, validated against the provider's schema."""
     source: DataEndpoint | None = None
     """Where records come from (export and enrichment jobs)."""
@@ -458,7 +469,8 @@ class DestinationJobSpec(ApiModel):
             if self.source is None or self.source.warehouse is None:
                 kind = self.source.kind if self.source is not None else "none"
                 raise ValueError(
-                    f"mode mirror needs a warehouse source (it keeps the previous membership there); got {kind}"
+                    "mode mirror needs a warehouse source (it keeps the previous membership there); "
+                    f"got {kind}"
                 )
         return self
 
