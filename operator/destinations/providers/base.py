@@ -1,17 +1,36 @@
-"""What a provider plug-in declares: its catalog entry, config models, credential check and sync code."""
+"""What a provider plug-in declares: its catalog entry, config models, credential check and sync code.
+
+The sync interface is small on purpose. Records are plain dicts streamed in batches (async iterators),
+so a provider never sees more than a few batches at once and memory stays bounded whatever the source
+size. A provider implements the job types it declares in `config_models`:
+
+- `export(context, batches)`: send the source's records; `remove(context, batches)` in mirror mode
+  removes members that left since the last successful run (the worker works out which);
+- `import_records(context)`: yield batches of the provider's records for the sink;
+- `enrich(context, batches)`: yield each batch with the provider's lookups merged in.
+
+Counting happens in `context.counts`; per-record rejections are counted there as omitted, never raised.
+Run-ending failures are the exceptions of `destinations.providers.errors`.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.api.models import AuthMethod, JobType, RecordCounts, Schedule, SyncMode
+from destinations.providers._http import HttpClientFactory
+from destinations.providers.errors import ConfigurationError
+
+Record = dict[str, Any]
+"""One record: field name → JSON-compatible value (datetimes and decimals are sent as strings)."""
+RecordBatches = AsyncIterator[list[Record]]
 
 
 class ProviderConfig(BaseModel):
@@ -46,6 +65,65 @@ class CredentialCheck:
     message: str
 
 
+class LogFunction(Protocol):
+    """Writes one structured progress line (`event` plus fields); never pass secrets to it."""
+
+    def __call__(self, event: str, /, **fields: Any) -> None: ...
+
+
+@dataclass
+class RecordCounter:
+    """The run's record counts, updated by the worker and the provider as batches go by."""
+
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    omitted: int = 0
+    failed: int = 0
+    omission_samples: list[str] = field(default_factory=list)
+    """A few reasons for omitted records, for the run's message."""
+
+    MAX_SAMPLES: ClassVar[int] = 5
+
+    def omit(self, count: int = 1, reason: str | None = None) -> None:
+        """Count records rejected one by one; they never fail the run."""
+        self.omitted += count
+        if reason and len(self.omission_samples) < self.MAX_SAMPLES:
+            self.omission_samples.append(reason[:200])
+
+    def snapshot(self) -> RecordCounts:
+        return RecordCounts(
+            read=self.read,
+            added=self.added,
+            updated=self.updated,
+            removed=self.removed,
+            omitted=self.omitted,
+            failed=self.failed,
+        )
+
+
+def _ignore_log(event: str, /, **fields: Any) -> None:
+    """The default progress callback: drop the line."""
+
+
+@dataclass
+class SyncContext:
+    """Everything a provider's sync code gets for one run."""
+
+    job_type: JobType
+    config: ProviderConfig
+    """The job's `config`, parsed with the provider's model for `job_type`."""
+    credentials: Credentials
+    mode: SyncMode = SyncMode.UPSERT
+    http: HttpClientFactory = field(default_factory=HttpClientFactory)
+    """Makes httpx clients with the run's timeouts, retries and Retry-After handling."""
+    counts: RecordCounter = field(default_factory=RecordCounter)
+    log: LogFunction = _ignore_log
+    run_id: str = "run"
+    """Identifies the run (`namespace/name#run`) for idempotency keys and upload sessions."""
+
+
 class Provider(abc.ABC):
     """A marketing tool or endpoint jobs can sync with.
 
@@ -73,3 +151,34 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
         """Ask the provider whether the credentials work; network errors become an unhealthy check."""
+
+    # ----------------------------------------------------------------------------------------- sync code
+
+    supports_mirror: ClassVar[bool] = False
+    """Whether `remove` is implemented, i.e. mirror mode works for exports."""
+
+    def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
+        """Record fields `remove` needs to identify a member (kept in the mirror bookkeeping)."""
+        return ()
+
+    async def export(self, context: SyncContext, batches: RecordBatches) -> None:
+        """Send every record of the source to the provider."""
+        raise self._unsupported(JobType.EXPORT)
+
+    async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
+        """Mirror mode: remove these members (they left the source since the last successful run)."""
+        raise ConfigurationError(f"provider {self.key!r} cannot remove members; use mode upsert")
+
+    def import_records(self, context: SyncContext) -> RecordBatches:
+        """Yield the provider's records in batches, for the sink."""
+        raise self._unsupported(JobType.IMPORT)
+
+    def enrich(self, context: SyncContext, batches: RecordBatches) -> RecordBatches:
+        """Yield each batch with the provider's data merged in; lookups that fail are omitted."""
+        raise self._unsupported(JobType.ENRICHMENT)
+
+    def _unsupported(self, job_type: JobType) -> ConfigurationError:
+        return ConfigurationError(
+            f"provider {self.key!r} does not support {job_type.value} jobs; "
+            f"it supports: {', '.join(t.value for t in self.job_types)}"
+        )

@@ -21,7 +21,9 @@ def load_catalog() -> dict[str, Provider]:
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         provider = entry_point.load()
         if not isinstance(provider, Provider):
-            raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) is not a Provider instance")
+            raise TypeError(
+                f"entry point {entry_point.name!r} ({entry_point.value}) is not a Provider instance"
+            )
         if provider.key != entry_point.name:
             raise ValueError(f"entry point {entry_point.name!r} publishes provider key {provider.key!r}")
         providers[provider.key] = provider

@@ -1,17 +1,54 @@
 """`webhook`: POST batches of records to any HTTP endpoint, or enrich records through a lookup URL.
 
 Signing follows the Standard Webhooks specification (https://www.standardwebhooks.com/) when the
-Authorization's Secret holds a `signingSecret`.
+Authorization's Secret holds a `signingSecret` (`whsec_` + base64): every request carries `webhook-id`,
+`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+
+Authentication by method: `none`; `oauth2` sends `Authorization: Bearer <accessToken>`; `basic` sends
+HTTP basic auth; `apiKey` sends the key in the configured header (`X-API-Key` by default).
+
+Credential check: a webhook has no account to ask, and its address lives in each job's config. With
+the Authorization's `endpoint` set, the check sends a GET there with the credentials and is unhealthy
+only if nothing answers or the answer is 401/403; without it, the check verifies that the Secret holds
+the keys the method needs and that a `signingSecret`, if present, is well formed.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
+import httpx
 from pydantic import Field
 
 from destinations.api.models import AuthMethod, JobType, Schedule
-from destinations.providers.base import ProviderConfig
+from destinations.providers._checks import require_keys, run_check
+from destinations.providers._concurrency import for_each_concurrently
+from destinations.providers._http import ProviderHttpClient, probe
+from destinations.providers._records import dig, dumps
+from destinations.providers.base import (
+    CredentialCheck,
+    Credentials,
+    Provider,
+    ProviderConfig,
+    Record,
+    RecordBatches,
+    SyncContext,
+)
+from destinations.providers.errors import ConfigurationError, ProviderError
+
+SIGNING_SECRET_KEY = "signingSecret"
+SIGNING_SECRET_PREFIX = "whsec_"
+#: Answers meaning "these records are wrong", not "the endpoint is wrong": the batch is omitted.
+REJECTING_STATUSES = frozenset({400, 409, 413, 422})
 
 
 class WebhookExportConfig(ProviderConfig):
@@ -39,7 +76,8 @@ class WebhookEnrichmentConfig(ProviderConfig):
     method: Literal["GET", "POST"] = "GET"
     """GET with the placeholders filled, or POST with the record as the JSON body."""
     mapping: dict[str, str] = {}
-    """Target field → dotted path in the JSON response (e.g. `company: data.company.name`); empty: merge all."""
+    """Target field → dotted path in the JSON response (e.g. `company: data.company.name`);
+    empty: merge the whole response object into the record."""
     concurrency: int = Field(default=4, ge=1, le=32)
     """Lookups in flight at once."""
     api_key_header: str = Field(default="X-API-Key", pattern=r"^[A-Za-z0-9-]+$")
@@ -48,6 +86,188 @@ class WebhookEnrichmentConfig(ProviderConfig):
     """Per-request timeout."""
 
 
-CONFIG_MODELS = {JobType.EXPORT: WebhookExportConfig, JobType.ENRICHMENT: WebhookEnrichmentConfig}
+CONFIG_MODELS: dict[JobType, type[ProviderConfig]] = {
+    JobType.EXPORT: WebhookExportConfig,
+    JobType.ENRICHMENT: WebhookEnrichmentConfig,
+}
 AUTH_METHODS = (AuthMethod.NONE, AuthMethod.API_KEY, AuthMethod.BASIC, AuthMethod.OAUTH2)
 DEFAULT_SCHEDULE = Schedule(every="1h")  # type: ignore[arg-type]
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: the base64 after the `whsec_` prefix."""
+    encoded = secret.strip().removeprefix(SIGNING_SECRET_PREFIX)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(
+            f"the Secret's {SIGNING_SECRET_KEY} must be '{SIGNING_SECRET_PREFIX}' followed by base64"
+        ) from None
+
+
+def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one request."""
+    signed = message_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{digest}",
+    }
+
+
+def _authentication(
+    credentials: Credentials, api_key_header: str
+) -> tuple[dict[str, str], httpx.Auth | None]:
+    method = credentials.method
+    if method == AuthMethod.OAUTH2:
+        return {"Authorization": f"Bearer {credentials.get('accessToken') or ''}"}, None
+    if method == AuthMethod.BASIC:
+        return {}, httpx.BasicAuth(credentials.get("username") or "", credentials.get("password") or "")
+    if method == AuthMethod.API_KEY:
+        return {api_key_header: credentials.get("apiKey") or ""}, None
+    return {}, None
+
+
+def _fill_placeholders(template: str, record: Record) -> str:
+    """Fill `{field}` placeholders, URL-quoted; KeyError names a missing field."""
+    fields = {key: quote(str(value), safe="") for key, value in record.items() if value is not None}
+    return template.format_map(_Strict(fields))
+
+
+class _Strict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+class WebhookProvider(Provider):
+    """POST batches of records to any HTTP endpoint, or enrich records through a lookup URL."""
+
+    key: ClassVar[str] = "webhook"
+    display_name: ClassVar[str] = "Webhook"
+    description: ClassVar[str] = (
+        "Send records to any HTTP endpoint as JSON batches (optionally signed per Standard Webhooks), "
+        "or enrich records through a lookup URL."
+    )
+    documentation_url: ClassVar[str] = "https://www.standardwebhooks.com/"
+    auth_methods: ClassVar[tuple[AuthMethod, ...]] = AUTH_METHODS
+    config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
+    default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
+
+    def check_credentials(self, credentials: Credentials) -> CredentialCheck:
+        def check() -> str:
+            require_keys(credentials)
+            secret = credentials.get(SIGNING_SECRET_KEY)
+            if secret is not None:
+                signing_key(secret)
+            if credentials.endpoint is None:
+                return "the Secret holds the keys the method needs; the address is checked by each run"
+            headers, auth = _authentication(credentials, "X-API-Key")
+            response = probe("GET", credentials.endpoint, name="webhook", headers=headers, auth=auth)
+            return f"the endpoint answered HTTP {response.status_code} and accepted the credentials"
+
+        return run_check(check)
+
+    async def export(self, context: SyncContext, batches: RecordBatches) -> None:
+        config = context.config
+        assert isinstance(config, WebhookExportConfig)
+        headers, auth = _authentication(context.credentials, config.api_key_header)
+        headers = {**config.headers, **headers, "Content-Type": "application/json"}
+        secret = context.credentials.get(SIGNING_SECRET_KEY)
+        key = signing_key(secret) if secret else None
+
+        def signer(body: bytes) -> dict[str, str]:
+            # A fresh id and timestamp per attempt: receivers reject stale timestamps.
+            assert key is not None
+            return sign(key, f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+
+        async with context.http(
+            name="webhook",
+            headers=headers,
+            auth=auth,
+            timeout=config.timeout_seconds,
+            max_connections=config.concurrency,
+        ) as client:
+
+            async def send(batch: list[Record]) -> None:
+                body = dumps({"records": batch})
+                response = await client.request(
+                    "POST", config.url, content=body, sign=signer if key is not None else None
+                )
+                if response.is_success:
+                    context.counts.added += len(batch)
+                elif response.status_code in REJECTING_STATUSES:
+                    context.counts.omit(
+                        len(batch),
+                        f"a batch of {len(batch)} was refused with HTTP {response.status_code}: "
+                        f"{' '.join(response.text.split())[:120]}",
+                    )
+                else:
+                    raise ProviderError(
+                        f"the webhook answered HTTP {response.status_code} to POST "
+                        f"{httpx.URL(config.url).host}; "
+                        "check the job's config.url"
+                    )
+                context.log("batch_sent", records=len(batch), status=response.status_code)
+
+            await for_each_concurrently(batches, config.concurrency, send)
+
+    async def enrich(self, context: SyncContext, batches: RecordBatches) -> RecordBatches:
+        config = context.config
+        assert isinstance(config, WebhookEnrichmentConfig)
+        headers, auth = _authentication(context.credentials, config.api_key_header)
+        slots = asyncio.Semaphore(config.concurrency)
+        async with context.http(
+            name="webhook",
+            headers=headers,
+            auth=auth,
+            timeout=config.timeout_seconds,
+            max_connections=config.concurrency,
+        ) as client:
+            async for batch in batches:
+                results = await asyncio.gather(
+                    *(self._lookup(client, config, record, slots) for record in batch)
+                )
+                enriched: list[Record] = []
+                for result in results:
+                    if isinstance(result, str):
+                        context.counts.omit(1, result)
+                    else:
+                        enriched.append(result)
+                yield enriched
+
+    async def _lookup(
+        self,
+        client: ProviderHttpClient,
+        config: WebhookEnrichmentConfig,
+        record: Record,
+        slots: asyncio.Semaphore,
+    ) -> Record | str:
+        """The enriched record, or the reason it is omitted."""
+        try:
+            url = _fill_placeholders(config.url, record)
+        except KeyError as missing:
+            return f"the record has no {missing.args[0]!r} field for the lookup URL"
+        async with slots:
+            if config.method == "POST":
+                response = await client.request(
+                    "POST", url, content=dumps(record), headers={"Content-Type": "application/json"}
+                )
+            else:
+                response = await client.request("GET", url)
+        if response.status_code == 404:
+            return "the lookup found nothing (HTTP 404)"
+        if not response.is_success:
+            return f"the lookup answered HTTP {response.status_code}"
+        try:
+            found: Any = response.json()
+        except ValueError:
+            return "the lookup answered with a body that is not JSON"
+        if not isinstance(found, dict):
+            return "the lookup answered with JSON that is not an object"
+        if not config.mapping:
+            return {**record, **found}
+        return {**record, **{target: dig(found, path) for target, path in config.mapping.items()}}
+
+
+provider = WebhookProvider()

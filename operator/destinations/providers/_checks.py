@@ -1,0 +1,32 @@
+"""Turns a credential probe into the `CredentialCheck` the operator writes to an Authorization's health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from destinations.api.models import SECRET_KEYS
+from destinations.providers.base import CredentialCheck, Credentials
+from destinations.providers.errors import ConfigurationError, SyncError
+
+
+def run_check(probe: Callable[[], str]) -> CredentialCheck:
+    """`probe()` returns the healthy message or raises a `SyncError` whose text is the unhealthy one."""
+    try:
+        return CredentialCheck(healthy=True, message=probe())
+    except SyncError as error:
+        return CredentialCheck(healthy=False, message=str(error))
+
+
+def missing_keys(credentials: Credentials) -> list[str]:
+    """The Secret keys the method needs that are absent or empty."""
+    required, _ = SECRET_KEYS[credentials.method]
+    return [key for key in required if not (credentials.get(key) or "").strip()]
+
+
+def require_keys(credentials: Credentials) -> None:
+    """Raise `ConfigurationError` naming the Secret keys the method needs but lacks."""
+    missing = missing_keys(credentials)
+    if missing:
+        raise ConfigurationError(
+            f"the Secret lacks {', '.join(missing)} needed by method {credentials.method.value}"
+        )
