@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -48,3 +49,16 @@ def text_field(record: dict[str, Any], field: str) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+async def rebatch(batches: AsyncIterator[list[Any]], size: int) -> AsyncIterator[list[Any]]:
+    """Re-cut a stream of batches into batches of `size` (the last may be shorter)."""
+    chunk: list[Any] = []
+    async for batch in batches:
+        for item in batch:
+            chunk.append(item)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

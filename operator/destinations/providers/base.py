@@ -83,6 +83,8 @@ class RecordCounter:
     failed: int = 0
     omission_samples: list[str] = field(default_factory=list)
     """A few reasons for omitted records, for the run's message."""
+    failure_samples: list[str] = field(default_factory=list)
+    """A few reasons for failed records (unreadable in the source, refused by the sink)."""
 
     MAX_SAMPLES: ClassVar[int] = 5
 
@@ -91,6 +93,12 @@ class RecordCounter:
         self.omitted += count
         if reason and len(self.omission_samples) < self.MAX_SAMPLES:
             self.omission_samples.append(reason[:200])
+
+    def fail(self, count: int = 1, reason: str | None = None) -> None:
+        """Count records the worker could not read or write; they do not fail the run either."""
+        self.failed += count
+        if reason and len(self.failure_samples) < self.MAX_SAMPLES:
+            self.failure_samples.append(reason[:200])
 
     def snapshot(self) -> RecordCounts:
         return RecordCounts(

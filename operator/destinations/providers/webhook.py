@@ -33,7 +33,7 @@ from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
-from destinations.providers._records import dig, dumps
+from destinations.providers._records import dig, dumps, rebatch
 from destinations.providers.base import (
     CredentialCheck,
     Credentials,
@@ -210,7 +210,7 @@ class WebhookProvider(Provider):
                     )
                 context.log("batch_sent", records=len(batch), status=response.status_code)
 
-            await for_each_concurrently(batches, config.concurrency, send)
+            await for_each_concurrently(rebatch(batches, config.batch_size), config.concurrency, send)
 
     async def enrich(self, context: SyncContext, batches: RecordBatches) -> RecordBatches:
         config = context.config
