@@ -84,12 +84,13 @@ def render() -> str:
             for column in version["additionalPrinterColumns"]
         )
         short_names = ", ".join(f"`{name}`" for name in names["shortNames"])
+        category = names["categories"][0]
+        max_name_length = root["properties"]["metadata"]["properties"]["name"]["maxLength"]
         parts.append(
             f"\n## {names['kind']}\n\n{root['description']}\n\n"
-            f"- `kubectl get {names['plural']}` (short names {short_names}; category `{names['categories'][0]}`)\n"
+            f"- `kubectl get {names['plural']}` (short names {short_names}; category `{category}`)\n"
             f"- Columns: NAME, {columns}\n"
-            f"- Names: at most {root['properties']['metadata']['properties']['name']['maxLength']} characters, "
-            "lower-case letters, digits, `-` and `.`\n"
+            f"- Names: at most {max_name_length} characters, lower-case letters, digits, `-` and `.`\n"
         )
         for part in ("spec", "status"):
             schema = root["properties"][part]
