@@ -27,7 +27,7 @@ from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
-from destinations.providers._records import json_object, text_field
+from destinations.providers._records import json_object, rebatch, text_field
 from destinations.providers.base import (
     CredentialCheck,
     Credentials,
@@ -233,20 +233,16 @@ class MailchimpProvider(Provider):
 
             async def members() -> AsyncIterator[list[dict[str, Any]]]:
                 async for batch in batches:
-                    chunk: list[dict[str, Any]] = []
+                    converted = []
                     for record in batch:
-                        converted = to_member(record)
-                        if converted is None:
+                        member = to_member(record)
+                        if member is None:
                             counts.omit(1, "a record has no email address")
-                            continue
-                        chunk.append(converted)
-                        if len(chunk) == MAX_MEMBERS_PER_BATCH:
-                            yield chunk
-                            chunk = []
-                    if chunk:
-                        yield chunk
+                        else:
+                            converted.append(member)
+                    yield converted
 
-            await for_each_concurrently(members(), MAX_CONNECTIONS, send)
+            await for_each_concurrently(rebatch(members(), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send)
 
     async def import_records(self, context: SyncContext) -> RecordBatches:
         config = context.config
