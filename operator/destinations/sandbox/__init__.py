@@ -1,0 +1,31 @@
+"""The sandbox: a local Kubernetes API server and kubelet for development and tests (DESIGN.md §7).
+
+Public API:
+
+- `Sandbox(...)`: start with `Sandbox(kubeconfig_path=...).start()` or `with Sandbox() as sandbox:`; it
+  runs in a background thread and offers `url`, `kubeconfig_path`, `token`, `request_log`,
+  `reset_request_log()`, `evict_pod(namespace, name)`, `set_faults(spec)`, `add_admission_hook(hook)`,
+  `apply(obj)`, `get(...)` and `stop()`.
+- `SandboxServer`: the same, in the caller's asyncio loop (used by `destinations sandbox`).
+- `SandboxConfig`: every option of both.
+- `RequestRecord`: one entry of the request log.
+
+See `_volumes` for how pods' absolute paths are mapped into per-pod directories.
+"""
+
+from ._cluster import AdmissionHook, AdmissionRequest, Caller
+from ._errors import ApiError
+from ._requestlog import RequestRecord
+from ._sandbox import ADMIN_USER, Sandbox, SandboxConfig, SandboxServer
+
+__all__ = [
+    "ADMIN_USER",
+    "AdmissionHook",
+    "AdmissionRequest",
+    "ApiError",
+    "Caller",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxServer",
+]

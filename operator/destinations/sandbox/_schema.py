@@ -1,0 +1,266 @@
+"""Custom resources against their CRD's structural `openAPIV3Schema`: prune, default, validate.
+
+The order is the API server's: unknown fields are pruned (outside `x-kubernetes-preserve-unknown-fields`
+subtrees) and nulls of non-nullable fields dropped, then `default`s are applied, then the result is
+validated. Every violation becomes a cause with the field path (`spec.retry.initialBackoff`,
+`spec.items[0].name`) and the message wording of the real server, so that a user's error reads the
+same in the sandbox as on a cluster. CEL rules (`x-kubernetes-validations`) are not evaluated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+Json = dict[str, Any]
+
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+@dataclass
+class SchemaOutcome:
+    obj: Json
+    causes: list[Json] = field(default_factory=list)
+    unknown_fields: list[str] = field(default_factory=list)
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _render(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _type_matches(value: Any, wanted: str) -> bool:
+    if wanted == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if wanted == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if wanted == "boolean":
+        return isinstance(value, bool)
+    if wanted == "string":
+        return isinstance(value, str)
+    if wanted == "array":
+        return isinstance(value, list)
+    if wanted == "object":
+        return isinstance(value, dict)
+    return True
+
+
+def _format_ok(value: str, fmt: str) -> bool:
+    try:
+        if fmt == "date-time":
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        elif fmt == "date":
+            date.fromisoformat(value)
+        elif fmt in ("int32", "int64"):
+            int(value)
+        elif fmt == "byte":
+            import base64
+
+            base64.b64decode(value, validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.causes: list[Json] = []
+        self.unknown: list[str] = []
+
+    def error(self, path: str, reason: str, message: str) -> None:
+        self.causes.append({"reason": reason, "message": message, "field": path})
+
+    def walk(self, value: Any, schema: Json, path: str) -> Any:
+        """Prune and default `value` (a private copy), recording validation errors; returns the result."""
+        if schema.get("x-kubernetes-int-or-string"):
+            if not (isinstance(value, (int, str)) and not isinstance(value, bool)):
+                self.error(
+                    path,
+                    "FieldValueTypeInvalid",
+                    f'Invalid value: "{_type_name(value)}": {path} in body must be of type integer,string: '
+                    f'"{_type_name(value)}"',
+                )
+            self._check_scalar(value, schema, path)
+            return value
+        wanted = schema.get("type")
+        if wanted and not _type_matches(value, wanted):
+            self.error(
+                path,
+                "FieldValueTypeInvalid",
+                f'Invalid value: "{_type_name(value)}": {path} in body must be of type {wanted}: '
+                f'"{_type_name(value)}"',
+            )
+            return value
+        if isinstance(value, dict):
+            value = self._walk_object(value, schema, path)
+        elif isinstance(value, list):
+            value = self._walk_array(value, schema, path)
+        else:
+            self._check_scalar(value, schema, path)
+        for combinator in ("allOf", "anyOf", "oneOf"):
+            options = schema.get(combinator)
+            if not options:
+                continue
+            matching = sum(1 for option in options if not _probe(value, option, path))
+            if (combinator == "allOf" and matching < len(options)) or (
+                combinator != "allOf" and matching == 0
+            ):
+                self.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_render(value)}: {path} in body must match {combinator}",
+                )
+        return value
+
+    def _walk_object(self, value: Json, schema: Json, path: str) -> Json:
+        properties: Json = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        result: Json = {}
+        for key, item in value.items():
+            child_path = f"{path}.{key}" if path else key
+            child_schema = properties.get(key)
+            if child_schema is None and isinstance(additional, dict):
+                child_schema = additional
+            if child_schema is None:
+                if preserve or additional is True or (not properties and not schema.get("type")):
+                    result[key] = item
+                else:
+                    self.unknown.append(child_path)
+                continue
+            if item is None and not child_schema.get("nullable"):
+                continue  # pruned before defaulting, as the API server does
+            result[key] = item
+        for key, child_schema in properties.items():
+            if key not in result and "default" in child_schema:
+                result[key] = copy.deepcopy(child_schema["default"])
+        for key in list(result):
+            child_schema = properties.get(key) or (additional if isinstance(additional, dict) else None)
+            if child_schema is not None and result[key] is not None:
+                result[key] = self.walk(result[key], child_schema, f"{path}.{key}" if path else key)
+        for key in schema.get("required") or ():
+            if key not in result:
+                self.error(f"{path}.{key}" if path else key, "FieldValueRequired", "Required value")
+        return result
+
+    def _walk_array(self, value: list[Any], schema: Json, path: str) -> list[Any]:
+        items = schema.get("items")
+        result = list(value)
+        if isinstance(items, dict):
+            result = [
+                self.walk(item, items, f"{path}[{index}]")
+                if item is not None or not items.get("nullable")
+                else item
+                for index, item in enumerate(value)
+            ]
+        if "minItems" in schema and len(result) < schema["minItems"]:
+            self.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {len(result)}: {path} in body should have at least {schema['minItems']} items",
+            )
+        if "maxItems" in schema and len(result) > schema["maxItems"]:
+            self.error(
+                path,
+                "FieldValueTooMany",
+                f"Too many: {len(result)}: must have at most {schema['maxItems']} items",
+            )
+        if schema.get("uniqueItems") or schema.get("x-kubernetes-list-type") == "set":
+            seen: list[Any] = []
+            for index, item in enumerate(result):
+                if item in seen:
+                    self.error(f"{path}[{index}]", "FieldValueDuplicate", f"Duplicate value: {_render(item)}")
+                seen.append(item)
+        return result
+
+    def _check_scalar(self, value: Any, schema: Json, path: str) -> None:
+        if "enum" in schema and value not in schema["enum"]:
+            supported = ", ".join(_render(option) for option in schema["enum"])
+            self.error(
+                path,
+                "FieldValueNotSupported",
+                f"Unsupported value: {_render(value)}: supported values: {supported}",
+            )
+        if isinstance(value, str):
+            pattern = schema.get("pattern")
+            if pattern and not re.search(pattern, value):
+                self.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_render(value)}: {path} in body should match '{pattern}'",
+                )
+            if "minLength" in schema and len(value) < schema["minLength"]:
+                self.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_render(value)}: {path} in body should be at least {schema['minLength']} chars long",
+                )
+            if "maxLength" in schema and len(value) > schema["maxLength"]:
+                self.error(
+                    path, "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes"
+                )
+            fmt = schema.get("format")
+            if fmt and not _format_ok(value, fmt):
+                self.error(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_render(value)}: {path} in body must be of type {fmt}: {_render(value)}",
+                )
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if "minimum" in schema:
+                exclusive = bool(schema.get("exclusiveMinimum"))
+                if value < schema["minimum"] or (exclusive and value == schema["minimum"]):
+                    relation = "greater than" if exclusive else "greater than or equal to"
+                    self.error(
+                        path,
+                        "FieldValueInvalid",
+                        f"Invalid value: {_render(value)}: {path} in body should be {relation} {schema['minimum']}",
+                    )
+            if "maximum" in schema:
+                exclusive = bool(schema.get("exclusiveMaximum"))
+                if value > schema["maximum"] or (exclusive and value == schema["maximum"]):
+                    relation = "less than" if exclusive else "less than or equal to"
+                    self.error(
+                        path,
+                        "FieldValueInvalid",
+                        f"Invalid value: {_render(value)}: {path} in body should be {relation} {schema['maximum']}",
+                    )
+
+
+def _probe(value: Any, schema: Json, path: str) -> list[Json]:
+    walker = _Walker()
+    walker.walk(copy.deepcopy(value), schema, path)
+    return walker.causes
+
+
+#: Fields every object keeps regardless of its schema; metadata is validated by the server itself.
+_ROOT_FIELDS = ("apiVersion", "kind", "metadata")
+
+
+def apply_schema(obj: Json, schema: Json | None) -> SchemaOutcome:
+    """Prune, default and validate a custom resource; `obj` itself is not modified."""
+    if not schema:
+        return SchemaOutcome(obj)
+    walker = _Walker()
+    body = {key: value for key, value in obj.items() if key not in _ROOT_FIELDS}
+    root_schema = {
+        **schema,
+        "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k not in _ROOT_FIELDS},
+    }
+    root_schema.pop("required", None)
+    checked = walker.walk(body, root_schema, "")
+    for key in schema.get("required") or ():
+        if key not in _ROOT_FIELDS and key not in checked:
+            walker.error(key, "FieldValueRequired", "Required value")
+    result = {key: obj[key] for key in _ROOT_FIELDS if key in obj}
+    result.update(checked)
+    return SchemaOutcome(result, walker.causes, walker.unknown)
