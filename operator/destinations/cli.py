@@ -24,12 +24,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="destinations", description=__doc__.splitlines()[0] if __doc__ else None)
+    """The top-level parser, for `--help` and errors; sub-command arguments are added lazily in main()."""
+    parser = argparse.ArgumentParser(
+        prog="destinations",
+        description="Run data-sync jobs between customer data and marketing tools on Kubernetes.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        subparser = commands.add_parser(name, help=help_text, description=help_text)
-        subparser.set_defaults(module_name=module_name)
-        # Arguments are added lazily below, only for the chosen sub-command.
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -38,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if arguments and arguments[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[arguments[0]][0])
-        subparser = argparse.ArgumentParser(prog=f"destinations {arguments[0]}", description=SUBCOMMANDS[arguments[0]][1])
+        subparser = argparse.ArgumentParser(
+            prog=f"destinations {arguments[0]}", description=SUBCOMMANDS[arguments[0]][1]
+        )
         module.add_arguments(subparser)
         args = subparser.parse_args(arguments[1:])
         return int(module.run(args))
