@@ -78,9 +78,11 @@ def test_short_retry_after_is_waited_inside_the_run(http: HttpClientFactory, sle
 
 
 def test_long_retry_after_ends_the_run_rate_limited(http: HttpClientFactory, sleeps: RecordingSleep) -> None:
-    with FakeServer(sequence(Response(429, headers={"Retry-After": "3600"}))) as server:
-        with pytest.raises(RateLimited) as raised:
-            run(get(http, server.url))
+    with (
+        FakeServer(sequence(Response(429, headers={"Retry-After": "3600"}))) as server,
+        pytest.raises(RateLimited) as raised,
+    ):
+        run(get(http, server.url))
     assert raised.value.retry_after_seconds == 3600
     assert sleeps.waits == []
 
@@ -92,9 +94,11 @@ def test_repeated_429_without_retry_after_ends_rate_limited(http: HttpClientFact
 
 
 def test_401_is_an_authentication_failure_without_retries(http: HttpClientFactory) -> None:
-    with FakeServer(sequence(Response(401, {"error": "bad key"}))) as server:
-        with pytest.raises(AuthenticationFailed, match="Secret"):
-            run(get(http, server.url))
+    with (
+        FakeServer(sequence(Response(401, {"error": "bad key"}))) as server,
+        pytest.raises(AuthenticationFailed, match="Secret"),
+    ):
+        run(get(http, server.url))
     assert len(server.requests) == 1
 
 

@@ -272,9 +272,11 @@ def test_wrong_api_key_is_an_authentication_failure(http: HttpClientFactory) -> 
 
 
 def test_malformed_batch_answer_fails_the_run(http: HttpClientFactory) -> None:
-    with FakeServer(lambda request: Response(200, {"unexpected": True})) as server:
-        with pytest.raises(MalformedResponse):
-            run(provider.export(context(server, http), batches_of(records(1))))
+    with (
+        FakeServer(lambda request: Response(200, {"unexpected": True})) as server,
+        pytest.raises(MalformedResponse),
+    ):
+        run(provider.export(context(server, http), batches_of(records(1))))
 
 
 def test_api_root_comes_from_the_key_suffix() -> None:

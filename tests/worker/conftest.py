@@ -1,4 +1,4 @@
-"""Run the worker as sync pods do: a `destinations worker` process with env, mounted dirs and a termination log."""
+"""Run the worker as sync pods do: a `destinations worker` process, env, mounted dirs, termination log."""
 
 from __future__ import annotations
 
