@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import ssl
 import shutil
 import tempfile
 import threading
@@ -337,6 +338,10 @@ class Sandbox:
     @property
     def token(self) -> str:
         return self.server.admin_token
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client SSL context trusting the sandbox's CA (None when serving plain http)."""
+        return certificates().client_context() if self.config.tls else None
 
     @property
     def ca_path(self) -> Path | None:

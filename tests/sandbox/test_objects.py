@@ -1,0 +1,111 @@
+"""Object identity and optimistic concurrency.
+
+Reference: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions,
+https://kubernetes.io/docs/concepts/overview/working-with-objects/names/ (generateName) and
+https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/object-meta/ (generation, uid).
+"""
+
+from __future__ import annotations
+
+from tests.fixtures.sandbox import SandboxApi
+
+from .conftest_helpers import WIDGETS, configmap, widget, widget_crd
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+def test_created_objects_get_uid_creation_timestamp_and_resource_version(sandbox_api: SandboxApi) -> None:
+    meta = sandbox_api.post(CONFIGMAPS, configmap("one", a="1")).json()["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"].endswith("Z") and int(meta["resourceVersion"]) > 0
+
+
+def test_resource_versions_increase_across_kinds(sandbox_api: SandboxApi) -> None:
+    first = int(sandbox_api.post(CONFIGMAPS, configmap("one")).json()["metadata"]["resourceVersion"])
+    secret = {"metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    second = int(
+        sandbox_api.post("/api/v1/namespaces/default/secrets", secret).json()["metadata"]["resourceVersion"]
+    )
+    assert second > first
+
+
+def test_create_of_an_existing_name_is_409_already_exists(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post(CONFIGMAPS, configmap("one"))
+    response = sandbox_api.post(CONFIGMAPS, configmap("one"))
+    assert response.status_code == 409
+    assert response.json()["reason"] == "AlreadyExists"
+    assert response.json()["details"] == {"name": "one", "kind": "configmaps"}
+
+
+def test_generate_name_appends_a_random_suffix(sandbox_api: SandboxApi) -> None:
+    body = {"metadata": {"generateName": "run-"}, "data": {}}
+    names = {sandbox_api.post(CONFIGMAPS, body).json()["metadata"]["name"] for _ in range(3)}
+    assert len(names) == 3 and all(name.startswith("run-") and len(name) == 9 for name in names)
+
+
+def test_update_with_a_stale_resource_version_is_409_conflict(sandbox_api: SandboxApi) -> None:
+    created = sandbox_api.post(CONFIGMAPS, configmap("one", a="1")).json()
+    stale = dict(created)
+    sandbox_api.put(f"{CONFIGMAPS}/one", {**created, "data": {"a": "2"}})
+    response = sandbox_api.put(f"{CONFIGMAPS}/one", {**stale, "data": {"a": "3"}})
+    assert response.status_code == 409 and response.json()["reason"] == "Conflict"
+
+
+def test_patch_with_a_stale_resource_version_is_409_conflict(sandbox_api: SandboxApi) -> None:
+    created = sandbox_api.post(CONFIGMAPS, configmap("one", a="1")).json()
+    sandbox_api.patch(f"{CONFIGMAPS}/one", {"data": {"a": "2"}})
+    response = sandbox_api.patch(
+        f"{CONFIGMAPS}/one",
+        {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "data": {"a": "3"}},
+    )
+    assert response.status_code == 409
+
+
+def test_a_no_op_update_keeps_the_resource_version(sandbox_api: SandboxApi) -> None:
+    created = sandbox_api.post(CONFIGMAPS, configmap("one", a="1")).json()
+    patched = sandbox_api.patch(f"{CONFIGMAPS}/one", {"data": {"a": "1"}}).json()
+    assert patched["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+def test_custom_resource_generation_counts_spec_changes_only(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
+    assert sandbox_api.post(WIDGETS, widget("w")).json()["metadata"]["generation"] == 1
+    labelled = sandbox_api.patch(f"{WIDGETS}/w", {"metadata": {"labels": {"a": "b"}}}).json()
+    assert labelled["metadata"]["generation"] == 1
+    status = sandbox_api.patch(f"{WIDGETS}/w/status", {"status": {"message": "hi"}}).json()
+    assert status["metadata"]["generation"] == 1
+    assert sandbox_api.patch(f"{WIDGETS}/w", {"spec": {"size": 4}}).json()["metadata"]["generation"] == 2
+
+
+def test_invalid_names_are_422_with_the_field(sandbox_api: SandboxApi) -> None:
+    response = sandbox_api.post(CONFIGMAPS, configmap("Not_Valid"))
+    assert response.status_code == 422
+    assert response.json()["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_creating_in_a_missing_namespace_is_404(sandbox_api: SandboxApi) -> None:
+    response = sandbox_api.post("/api/v1/namespaces/nowhere/configmaps", configmap("one"))
+    assert response.status_code == 404
+    assert response.json()["message"] == 'namespaces "nowhere" not found'
+
+
+def test_get_of_a_missing_object_is_a_not_found_status(sandbox_api: SandboxApi) -> None:
+    response = sandbox_api.get(f"{CONFIGMAPS}/missing")
+    assert response.status_code == 404
+    body = response.json()
+    assert (
+        body["kind"] == "Status"
+        and body["reason"] == "NotFound"
+        and body["message"] == 'configmaps "missing" not found'
+    )
+
+
+def test_secret_string_data_is_folded_into_data(sandbox_api: SandboxApi) -> None:
+    secret = sandbox_api.post(
+        "/api/v1/namespaces/default/secrets", {"metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    ).json()
+    assert secret["data"] == {"k": "dg=="} and "stringData" not in secret and secret["type"] == "Opaque"
+
+
+def test_new_namespaces_get_a_default_service_account(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post("/api/v1/namespaces", {"metadata": {"name": "team"}})
+    assert sandbox_api.get("/api/v1/namespaces/team/serviceaccounts/default").status_code == 200
