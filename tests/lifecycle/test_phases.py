@@ -476,6 +476,17 @@ def test_pause_requested_during_a_once_run_that_succeeds_completes_the_job() -> 
     assert job.phase == Phase.COMPLETED
 
 
+def test_pause_requested_during_a_run_that_exhausts_the_retries_pauses_instead_of_failing() -> None:
+    job = JobHarness(job_spec(retry={"failAfter": "1m"}))
+    job.create()
+    job.fail()
+    job.wake()
+    job.change_spec(retry={"failAfter": "1m"}, paused=True)
+    job.fail()
+    assert job.phase == Phase.PAUSED
+    assert job.status.consecutive_errors == 2
+
+
 def test_run_now_on_a_paused_job_is_acknowledged_but_runs_nothing(job: JobHarness) -> None:
     job.create()
     job.finish()

@@ -333,6 +333,10 @@ def check_invariants(
         assert world.now - parse_time(after.phase_since) >= spec.purge_after
         assert after.current_run is None
 
+    # `paused: true` always ends in Paused, once no run is in flight (a Completed job stays Completed).
+    if world.valid and spec.paused and after.current_run is None and after.phase != Phase.COMPLETED:
+        assert after.phase == Phase.PAUSED
+
     # Waiting phases have a due time; finished ones do not.
     if after.phase in (Phase.PENDING, Phase.SLEEPING):
         assert after.next_run_at is not None
@@ -353,7 +357,12 @@ def check_invariants(
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=specs(), paused=st.sampled_from([False, False, False, True]), sequence=st.lists(steps, min_size=1, max_size=40), data=st.data())
+@given(
+    spec=specs(),
+    paused=st.sampled_from([False, False, False, True]),
+    sequence=st.lists(steps, min_size=1, max_size=40),
+    data=st.data(),
+)
 def test_lifecycle_invariants_hold_over_random_histories(
     spec: DestinationJobSpec, paused: bool, sequence: list[Any], data: st.DataObject
 ) -> None:

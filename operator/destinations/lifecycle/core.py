@@ -497,7 +497,9 @@ def _finish_run(
             )
             return
         failing_for = ended - parse_time(status.errors_since)
-        if failing_for >= retry.fail_after:
+        # A pause requested during the run wins over giving up: the job pauses instead (and a resume
+        # starts a fresh error budget), so `paused: true` always ends in Paused.
+        if failing_for >= retry.fail_after and not spec.paused:
             text = (
                 f"run {current.number} failed: {why}; giving up after {status.consecutive_errors} "
                 f"consecutive errors since {status.errors_since}"
