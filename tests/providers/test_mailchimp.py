@@ -206,19 +206,29 @@ def test_records_without_email_are_omitted_locally(http: HttpClientFactory) -> N
 
 def test_at_most_ten_batches_are_in_flight(http: HttpClientFactory) -> None:
     audience = Audience()
-    release = threading.Event()
+    open_requests = most_open = 0
+    lock = threading.Lock()
+    ten_waiting = threading.Event()
     original = audience._batch
 
-    def slow_batch(body: dict[str, Any]) -> Response:
-        if audience.in_flight >= 9:
-            release.set()
-        release.wait(2)
-        return original(body)
+    def held_batch(body: dict[str, Any]) -> Response:
+        nonlocal open_requests, most_open
+        with lock:
+            open_requests += 1
+            most_open = max(most_open, open_requests)
+            if open_requests >= 10:
+                ten_waiting.set()
+        ten_waiting.wait(5)  # hold the first requests until ten are open at once
+        try:
+            return original(body)
+        finally:
+            with lock:
+                open_requests -= 1
 
-    audience._batch = slow_batch  # type: ignore[method-assign]
+    audience._batch = held_batch  # type: ignore[method-assign]
     with FakeServer(audience) as server:
         run(provider.export(context(server, http), batches_of(records(500 * 15), 500)))
-    assert audience.most_in_flight <= 10
+    assert most_open == 10
 
 
 def test_mirror_removal_unsubscribes_members(http: HttpClientFactory) -> None:
