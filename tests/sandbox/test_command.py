@@ -1,0 +1,42 @@
+"""`destinations sandbox` runs in the foreground, announces its kubeconfig and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.sandbox import Kubectl
+
+
+def test_the_command_writes_a_kubeconfig_serves_and_stops_on_sigterm(kubectl_binary: Path, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    destinations = Path(sys.executable).parent / "destinations"
+    process = subprocess.Popen(
+        [str(destinations), "sandbox", "--kubeconfig", str(kubeconfig), "--request-log", str(tmp_path / "requests.jsonl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "kubeconfig written to" in line and str(kubeconfig) in line
+        kubectl = Kubectl(kubectl_binary, kubeconfig, tmp_path / "cache")
+        assert "destinationjobs.destinations.dev" in kubectl("get", "crds").stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert '"resource": "customresourcedefinitions"' in (tmp_path / "requests.jsonl").read_text()
+
+
+def test_an_invalid_fault_spec_is_reported(tmp_path: Path) -> None:
+    destinations = Path(sys.executable).parent / "destinations"
+    result = subprocess.run(
+        [str(destinations), "sandbox", "--kubeconfig", str(tmp_path / "kc"), "--faults", "bogus=1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "unknown fault" in result.stdout
