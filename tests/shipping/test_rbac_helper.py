@@ -60,3 +60,12 @@ def test_refused_lists_each_disallowed_request_once(operator_rbac: OperatorRbac)
 def test_refused_checks_only_the_named_user(operator_rbac: OperatorRbac) -> None:
     requests = [Request("delete", "", "secrets", user="sandbox-admin")]
     assert operator_rbac.refused(requests, user=Request.user) == []
+
+
+def test_unused_lists_the_grants_no_request_exercised(operator_rbac: OperatorRbac) -> None:
+    everything_but_pod_deletion = [
+        Request(verb, group, *resource.split("/"))
+        for group, resource, verb in operator_rbac.grants()
+        if (group, resource, verb) != ("", "pods", "delete")
+    ]
+    assert operator_rbac.unused(everything_but_pod_deletion) == ["delete core/pods"]
