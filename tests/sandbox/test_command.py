@@ -10,11 +10,20 @@ from pathlib import Path
 from tests.fixtures.sandbox import Kubectl
 
 
-def test_the_command_writes_a_kubeconfig_serves_and_stops_on_sigterm(kubectl_binary: Path, tmp_path: Path) -> None:
+def test_the_command_writes_a_kubeconfig_serves_and_stops_on_sigterm(
+    kubectl_binary: Path, tmp_path: Path
+) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     destinations = Path(sys.executable).parent / "destinations"
     process = subprocess.Popen(
-        [str(destinations), "sandbox", "--kubeconfig", str(kubeconfig), "--request-log", str(tmp_path / "requests.jsonl")],
+        [
+            str(destinations),
+            "sandbox",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--request-log",
+            str(tmp_path / "requests.jsonl"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

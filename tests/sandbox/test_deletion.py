@@ -18,7 +18,12 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 def _owned(name: str, owner: dict) -> dict:  # type: ignore[type-arg]
     body = configmap(name)
     body["metadata"]["ownerReferences"] = [
-        {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+        }
     ]
     return body
 
@@ -46,7 +51,9 @@ def test_finalizers_cannot_be_added_to_an_object_being_deleted(sandbox_api: Sand
     assert response.status_code == 422
 
 
-def test_deleting_an_owner_deletes_its_dependents_in_the_background(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+def test_deleting_an_owner_deletes_its_dependents_in_the_background(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
     owner = sandbox_api.post(CONFIGMAPS, configmap("owner")).json()
     sandbox_api.post(CONFIGMAPS, _owned("dependent", owner))
     sandbox_api.delete(f"{CONFIGMAPS}/owner")
@@ -54,7 +61,9 @@ def test_deleting_an_owner_deletes_its_dependents_in_the_background(sandbox: San
     assert sandbox_api.get(f"{CONFIGMAPS}/dependent").status_code == 404
 
 
-def test_orphan_propagation_keeps_dependents_and_drops_the_reference(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+def test_orphan_propagation_keeps_dependents_and_drops_the_reference(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
     owner = sandbox_api.post(CONFIGMAPS, configmap("owner")).json()
     sandbox_api.post(CONFIGMAPS, _owned("dependent", owner))
     sandbox_api.delete(f"{CONFIGMAPS}/owner", {"propagationPolicy": "Orphan"})
@@ -63,7 +72,9 @@ def test_orphan_propagation_keeps_dependents_and_drops_the_reference(sandbox: Sa
     assert "ownerReferences" not in dependent["metadata"]
 
 
-def test_foreground_propagation_deletes_dependents_before_the_owner(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+def test_foreground_propagation_deletes_dependents_before_the_owner(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
     owner = sandbox_api.post(CONFIGMAPS, configmap("owner")).json()
     sandbox_api.post(CONFIGMAPS, _owned("dependent", owner))
     response = sandbox_api.delete(f"{CONFIGMAPS}/owner", {"propagationPolicy": "Foreground"})
@@ -74,7 +85,11 @@ def test_foreground_propagation_deletes_dependents_before_the_owner(sandbox: San
 
 
 def test_a_dependent_of_a_missing_owner_is_collected(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
-    ghost = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ghost", "uid": "00000000-0000-0000-0000-000000000000"}}
+    ghost = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ghost", "uid": "00000000-0000-0000-0000-000000000000"},
+    }
     sandbox_api.post(CONFIGMAPS, _owned("orphan", ghost))
     sandbox.settle()
     assert sandbox_api.get(f"{CONFIGMAPS}/orphan").status_code == 404
@@ -93,7 +108,9 @@ def test_deleting_a_namespace_deletes_its_contents(sandbox: Sandbox, sandbox_api
     wait_until(lambda: sandbox_api.get("/api/v1/namespaces/doomed/configmaps/free").status_code == 404)
     assert sandbox_api.get("/api/v1/namespaces/doomed").status_code == 200  # held by the finalizer of `held`
     sandbox_api.patch("/api/v1/namespaces/doomed/configmaps/held", {"metadata": {"finalizers": None}})
-    wait_until(lambda: sandbox_api.get("/api/v1/namespaces/doomed").status_code == 404, message="namespace removal")
+    wait_until(
+        lambda: sandbox_api.get("/api/v1/namespaces/doomed").status_code == 404, message="namespace removal"
+    )
 
 
 def test_delete_collection_by_label(sandbox_api: SandboxApi) -> None:

@@ -22,12 +22,24 @@ from .conftest_helpers import DATA, WIDGETS, widget, widget_crd
 def test_kopf_operator_sees_create_update_delete_and_manages_finalizers(
     sandbox: Sandbox, sandbox_api: SandboxApi, tmp_path: Path
 ) -> None:
-    assert sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd()).status_code == 201
+    assert (
+        sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd()).status_code
+        == 201
+    )
     markers = tmp_path / "markers"
     markers.mkdir()
     environment = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path), "MARKERS": str(markers)}
     operator = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "default", str(DATA / "kopf_handlers.py")],
+        [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "--standalone",
+            "--namespace",
+            "default",
+            str(DATA / "kopf_handlers.py"),
+        ],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -50,7 +62,10 @@ def test_kopf_operator_sees_create_update_delete_and_manages_finalizers(
 
         assert sandbox_api.delete(f"{WIDGETS}/alpha").status_code == 200
         wait_until(lambda: (markers / "deleted-alpha").exists(), message="kopf's delete handler")
-        wait_until(lambda: sandbox_api.get(f"{WIDGETS}/alpha").status_code == 404, message="the finalizer to be removed")
+        wait_until(
+            lambda: sandbox_api.get(f"{WIDGETS}/alpha").status_code == 404,
+            message="the finalizer to be removed",
+        )
     finally:
         operator.terminate()
         output, _ = operator.communicate(timeout=30)

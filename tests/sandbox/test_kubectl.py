@@ -49,14 +49,18 @@ def test_apply_refuses_invalid_and_unknown_fields_server_side(kubectl: Kubectl) 
     kubectl("apply", "-f", str(DATA / "widgets.yaml"))
     invalid = kubectl("apply", "-f", "-", stdin=WIDGET.replace("size: 2", "size: 20"), check=False)
     assert invalid.returncode != 0 and "spec.size" in invalid.stderr and "Invalid" in invalid.stderr
-    unknown = kubectl("apply", "-f", "-", stdin=WIDGET.replace("size: 2", "size: 2, colour: red"), check=False)
+    unknown = kubectl(
+        "apply", "-f", "-", stdin=WIDGET.replace("size: 2", "size: 2, colour: red"), check=False
+    )
     assert unknown.returncode != 0 and 'unknown field "spec.colour"' in unknown.stderr
 
 
 def test_wait_for_a_condition_set_through_the_status_subresource(kubectl: Kubectl, sandbox: Sandbox) -> None:
     kubectl("apply", "-f", str(DATA / "widgets.yaml"))
     kubectl("apply", "-f", "-", stdin=WIDGET)
-    status = '{"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done", "message": "ok"}]}}'
+    status = (
+        '{"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done", "message": "ok"}]}}'
+    )
     kubectl("patch", "widget", "gizmo", "--subresource=status", "--type=merge", "-p", status)
     assert "condition met" in kubectl("wait", "--for=condition=Ready", "widget/gizmo", "--timeout=10s").stdout
     assert kubectl("get", "widget", "gizmo").stdout.splitlines()[1].split()[3] == "True"
@@ -66,7 +70,12 @@ def test_apply_built_in_kinds_twice_is_unchanged(kubectl: Kubectl, tmp_path: Pat
     manifest = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot", "namespace": "apps"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": "apps"}, "data": {"a": "1"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "conf", "namespace": "apps"},
+            "data": {"a": "1"},
+        },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
@@ -94,7 +103,11 @@ def test_apply_built_in_kinds_twice_is_unchanged(kubectl: Kubectl, tmp_path: Pat
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {
                     "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": DEFAULT_IMAGE, "env": [{"name": "A", "value": "1"}]}]},
+                    "spec": {
+                        "containers": [
+                            {"name": "web", "image": DEFAULT_IMAGE, "env": [{"name": "A", "value": "1"}]}
+                        ]
+                    },
                 },
             },
         },
@@ -107,7 +120,9 @@ def test_apply_built_in_kinds_twice_is_unchanged(kubectl: Kubectl, tmp_path: Pat
     manifest[-1]["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "B", "value": "2"})
     path.write_text(yaml.safe_dump_all(manifest))
     assert "deployment.apps/web configured" in kubectl("apply", "-f", str(path)).stdout
-    env = kubectl("get", "deploy", "web", "-n", "apps", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}").stdout
+    env = kubectl(
+        "get", "deploy", "web", "-n", "apps", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}"
+    ).stdout
     assert env == "A B"
 
 
@@ -143,9 +158,14 @@ def test_logs_events_and_pod_columns_for_a_pod_run_by_the_kubelet(kubectl: Kubec
 
 
 def test_server_side_apply(kubectl: Kubectl) -> None:
-    config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: default}\ndata: {a: '1'}\n"
+    config_map = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: default}\ndata: {a: '1'}\n"
+    )
     assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", stdin=config_map).stdout
-    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", stdin=config_map.replace("'1'", "'2'")).stdout
+    assert (
+        "serverside-applied"
+        in kubectl("apply", "--server-side", "-f", "-", stdin=config_map.replace("'1'", "'2'")).stdout
+    )
     assert kubectl("get", "cm", "ssa", "-o", "jsonpath={.data.a}").stdout == "2"
 
 

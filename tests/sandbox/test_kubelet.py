@@ -17,7 +17,12 @@ PODS = "/api/v1/namespaces/default/pods"
 
 
 def _pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    container = {"name": "main", "image": DEFAULT_IMAGE, "command": ["python", "-c", script], **spec.pop("container", {})}
+    container = {
+        "name": "main",
+        "image": DEFAULT_IMAGE,
+        "command": ["python", "-c", script],
+        **spec.pop("container", {}),
+    }
     return {"metadata": {"name": name}, "spec": {"restartPolicy": "Never", "containers": [container], **spec}}
 
 
@@ -46,7 +51,9 @@ def test_a_pod_runs_to_success_with_its_termination_message(sandbox_api: Sandbox
 
 def test_a_failing_container_reports_its_exit_code_and_falls_back_to_logs(sandbox_api: SandboxApi) -> None:
     script = "import sys; print('boom happened'); sys.exit(3)"
-    sandbox_api.post(PODS, _pod("bad", script, container={"terminationMessagePolicy": "FallbackToLogsOnError"}))
+    sandbox_api.post(
+        PODS, _pod("bad", script, container={"terminationMessagePolicy": "FallbackToLogsOnError"})
+    )
     pod = _wait_phase(sandbox_api, "bad", "Failed")
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
@@ -61,7 +68,10 @@ def test_a_running_pod_is_running_and_ready(sandbox_api: SandboxApi) -> None:
 
 
 def test_a_pod_of_another_image_fails_to_pull(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post(PODS, {"metadata": {"name": "foreign"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}})
+    sandbox_api.post(
+        PODS,
+        {"metadata": {"name": "foreign"}, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}},
+    )
 
     def waiting_reason() -> str | None:
         statuses = sandbox_api.get(f"{PODS}/foreign").json()["status"].get("containerStatuses") or [{}]
@@ -73,13 +83,18 @@ def test_a_pod_of_another_image_fails_to_pull(sandbox_api: SandboxApi) -> None:
 
 
 def test_secret_and_configmap_volumes_are_read_only_files_at_rewritten_paths(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post("/api/v1/namespaces/default/secrets", {"metadata": {"name": "creds"}, "stringData": {"apiKey": "k3y"}})
-    sandbox_api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "conf"}, "data": {"mode": "fast"}})
+    sandbox_api.post(
+        "/api/v1/namespaces/default/secrets", {"metadata": {"name": "creds"}, "stringData": {"apiKey": "k3y"}}
+    )
+    sandbox_api.post(
+        "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "conf"}, "data": {"mode": "fast"}}
+    )
     script = (
         "import os, stat, sys\n"
         "key = open(sys.argv[1]).read(); mode = open(os.environ['CONF'] + '/mode').read()\n"
         "perm = stat.S_IMODE(os.stat(sys.argv[1]).st_mode)\n"
-        "open('/dev/termination-log', 'w').write('unreachable') if os.path.exists('/dev/termination-log') else None\n"
+        "open('/dev/termination-log', 'w').write('unreachable') if "
+        "os.path.exists('/dev/termination-log') else None\n"
         "open(os.environ['MSG'], 'w').write(f'{key} {mode} {oct(perm)} {os.environ[\"POD\"]}')\n"
     )
     container = {
@@ -94,28 +109,41 @@ def test_secret_and_configmap_volumes_are_read_only_files_at_rewritten_paths(san
             {"name": "conf", "mountPath": "/etc/destinations"},
         ],
     }
-    volumes = [{"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}}, {"name": "conf", "configMap": {"name": "conf"}}]
+    volumes = [
+        {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+        {"name": "conf", "configMap": {"name": "conf"}},
+    ]
     sandbox_api.post(PODS, _pod("files", "", container=container, volumes=volumes))
     pod = _wait_phase(sandbox_api, "files", "Succeeded", "Failed")
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "k3y fast 0o400 files"
 
 
 def test_active_deadline_seconds_kills_the_pod(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post(PODS, _pod("slow", "import time; time.sleep(60)", activeDeadlineSeconds=1, terminationGracePeriodSeconds=1))
+    sandbox_api.post(
+        PODS,
+        _pod("slow", "import time; time.sleep(60)", activeDeadlineSeconds=1, terminationGracePeriodSeconds=1),
+    )
     pod = _wait_phase(sandbox_api, "slow", "Failed")
     assert pod["status"]["reason"] == "DeadlineExceeded"
 
 
 def test_deleting_a_pod_stops_its_process_then_removes_it(sandbox_api: SandboxApi) -> None:
-    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nprint('up', flush=True)\ntime.sleep(60)"
+    script = (
+        "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: "
+        "sys.exit(0))\nprint('up', flush=True)\ntime.sleep(60)"
+    )
     sandbox_api.post(PODS, _pod("victim", script))
     _wait_phase(sandbox_api, "victim", "Running")
     deleted = sandbox_api.delete(f"{PODS}/victim").json()
-    assert deleted["metadata"]["deletionTimestamp"] and deleted["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert (
+        deleted["metadata"]["deletionTimestamp"] and deleted["metadata"]["deletionGracePeriodSeconds"] == 30
+    )
     wait_until(lambda: sandbox_api.get(f"{PODS}/victim").status_code == 404, message="the pod to go")
 
 
-def test_evicting_a_pod_marks_it_failed_with_reason_evicted(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+def test_evicting_a_pod_marks_it_failed_with_reason_evicted(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
     sandbox_api.post(PODS, _pod("evictee", "import time; time.sleep(60)"))
     _wait_phase(sandbox_api, "evictee", "Running")
     sandbox.evict_pod("default", "evictee")
@@ -132,7 +160,10 @@ def test_logs_are_served_with_tail_lines(sandbox_api: SandboxApi) -> None:
 
 
 def test_follow_streams_logs_until_the_container_exits(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post(PODS, _pod("stream", "import time\nfor i in range(3):\n    print('tick', i, flush=True); time.sleep(0.1)"))
+    sandbox_api.post(
+        PODS,
+        _pod("stream", "import time\nfor i in range(3):\n    print('tick', i, flush=True); time.sleep(0.1)"),
+    )
     _wait_phase(sandbox_api, "stream", "Running", "Succeeded")
     text = sandbox_api.get(f"{PODS}/stream/log", params={"follow": "true"}).text
     assert text == "tick 0\ntick 1\ntick 2\n"

@@ -45,15 +45,24 @@ def test_the_request_log_is_served_over_http_and_can_be_cleared(sandbox_api: San
 
 def test_the_request_log_can_be_written_as_json_lines(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
-    with Sandbox(SandboxConfig(request_log_path=log, kubelet=False, kubeconfig_path=tmp_path / "kc")) as sandbox:
+    with Sandbox(
+        SandboxConfig(request_log_path=log, kubelet=False, kubeconfig_path=tmp_path / "kc")
+    ) as sandbox:
         api = SandboxApi(sandbox)
         api.get("/api/v1/namespaces/default/pods/missing/status")
         api.close()
     record = json.loads(log.read_text().splitlines()[-1])
-    assert (record["verb"], record["resource"], record["subresource"], record["code"]) == ("get", "pods", "status", 404)
+    assert (record["verb"], record["resource"], record["subresource"], record["code"]) == (
+        "get",
+        "pods",
+        "status",
+        404,
+    )
 
 
-def test_error_faults_answer_500_but_never_on_sandbox_endpoints(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+def test_error_faults_answer_500_but_never_on_sandbox_endpoints(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
     sandbox.set_faults("error=1")
     response = sandbox_api.get(CONFIGMAPS)
     assert response.status_code == 500 and response.json()["reason"] == "InternalError"

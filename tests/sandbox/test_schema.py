@@ -39,7 +39,9 @@ def test_required_fields_are_reported(sandbox_api: SandboxApi) -> None:
     del body["spec"]["provider"]
     response = sandbox_api.post(WIDGETS, body)
     assert response.status_code == 422
-    assert response.json()["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.provider"}]
+    assert response.json()["details"]["causes"] == [
+        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.provider"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,9 @@ def test_required_fields_are_reported(sandbox_api: SandboxApi) -> None:
         ({"port": True}, "spec.port", "integer,string"),
     ],
 )
-def test_schema_violations_name_the_field(sandbox_api: SandboxApi, spec: dict[str, Any], field: str, fragment: str) -> None:
+def test_schema_violations_name_the_field(
+    sandbox_api: SandboxApi, spec: dict[str, Any], field: str, fragment: str
+) -> None:
     causes = _causes(sandbox_api, **spec)
     assert fragment in causes[field]
 

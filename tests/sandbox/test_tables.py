@@ -16,7 +16,10 @@ TABLE = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/jso
 def test_custom_resources_render_their_printer_columns(sandbox_api: SandboxApi) -> None:
     sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
     sandbox_api.post(WIDGETS, widget("w", size=4))
-    sandbox_api.patch(f"{WIDGETS}/w/status", {"status": {"message": "fine", "conditions": [{"type": "Ready", "status": "True"}]}})
+    sandbox_api.patch(
+        f"{WIDGETS}/w/status",
+        {"status": {"message": "fine", "conditions": [{"type": "Ready", "status": "True"}]}},
+    )
     table = sandbox_api.get(WIDGETS, headers=TABLE).json()
     assert table["kind"] == "Table"
     columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]

@@ -10,6 +10,7 @@ same calls, so every writer obeys the same rules.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import json
 from collections.abc import Awaitable, Callable
@@ -210,11 +211,16 @@ class Cluster:
                 raise bad_request(f"continue key is not valid: {error}") from None
             if token_version < self.store.oldest_resumable(key):
                 raise gone(
-                    "The provided continue parameter is too old to display a consistent list result. You can start "
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start "
                     "a new list without the continue parameter."
                 )
             version = token_version
-        candidates = self.store.sorted_objects(key, namespace)
+        exact = next((r for r in labels if r.operator in ("=", "in")), None)
+        if exact is not None:
+            candidates = self.store.labelled(key, namespace, exact.key, exact.values)
+        else:
+            candidates = self.store.sorted_objects(key, namespace)
         items: list[Json] = []
         token = ""
         remaining: int | None = None
@@ -314,7 +320,8 @@ class Cluster:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if kind and kind != resource_type.kind:
             raise bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({resource_type.api_version})"
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({resource_type.api_version})"
                 if api_version and api_version != resource_type.api_version
                 else f"kind {kind} does not match the expected kind {resource_type.kind}"
             )
@@ -430,7 +437,8 @@ class Cluster:
                         {
                             "reason": "FieldValueForbidden",
                             "field": "metadata.finalizers",
-                            "message": "Forbidden: no new finalizers can be added if the object is being deleted",
+                            "message": "Forbidden: no new finalizers can be added if the object is "
+                            "being deleted",
                         }
                     ],
                 )
@@ -550,7 +558,8 @@ class Cluster:
                 resource_type.plural,
                 resource_type.group,
                 name,
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {meta.get('uid')}",
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object "
+                f"meta: {meta.get('uid')}",
             )
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get(
             "resourceVersion"
@@ -575,7 +584,8 @@ class Cluster:
                     {
                         "reason": "FieldValueNotSupported",
                         "field": "propagationPolicy",
-                        "message": f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                        "message": f'Unsupported value: "{policy}": supported values: "Foreground", '
+                        f'"Background", "Orphan", "nil"',
                     }
                 ],
             )
@@ -677,7 +687,7 @@ class Cluster:
         field_selector: str | None,
         delete_options: Json | None,
         options: Options | None = None,
-    ) -> list[Json]:
+    ) -> builtins.list[Json]:
         matched = self.list(
             resource_type, namespace, label_selector=label_selector, field_selector=field_selector
         )

@@ -13,6 +13,7 @@ are asynchronous with respect to the request that triggered them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Coroutine
 from typing import Any
@@ -86,12 +87,10 @@ class Controllers:
         current = self._cluster.store.get(key, namespace, name)
         if resource_type is None or current is None or current["metadata"].get("uid") != uid:
             return
-        try:
+        with contextlib.suppress(ApiError):  # gone or replaced meanwhile: nothing left to collect
             await self._cluster.delete(
                 resource_type, namespace, name, {"propagationPolicy": policy, "preconditions": {"uid": uid}}
             )
-        except ApiError:
-            pass  # gone or replaced meanwhile: nothing left to collect
 
     async def _collect_dependents(self, owner_uid: str) -> None:
         await asyncio.sleep(0)
@@ -115,10 +114,8 @@ class Controllers:
             ref for ref in new["metadata"].get("ownerReferences") or [] if ref.get("uid") != owner_uid
         ]
         meta = new["metadata"]
-        try:
+        with contextlib.suppress(ApiError):
             await self._cluster.update(resource_type, meta.get("namespace", ""), meta["name"], new, Options())
-        except ApiError:
-            pass
 
     async def _delete_foreground(self, key: tuple[str, str], namespace: str, name: str, uid: str) -> None:
         for dep_key, dep_namespace, dep_name in self._cluster.store.dependents(uid):
@@ -137,10 +134,8 @@ class Controllers:
         new["metadata"]["finalizers"] = [
             f for f in new["metadata"].get("finalizers") or [] if f != "foregroundDeletion"
         ]
-        try:
+        with contextlib.suppress(ApiError):
             await self._cluster.update(resource_type, namespace, name, new, Options())
-        except ApiError:
-            pass
 
     async def _clean_namespace(self, namespace: str) -> None:
         while True:

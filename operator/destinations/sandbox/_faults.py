@@ -1,4 +1,4 @@
-"""Fault injection for reliability tests: `--faults error=0.05,conflict=0.02,latency=20ms@0.1,drop-watch=0.01`.
+"""Fault injection for reliability tests, e.g. `--faults error=0.05,conflict=0.02,latency=20ms@0.1`.
 
 - `error=P`: answer a request with 500 InternalError with probability P.
 - `conflict=P`: answer a write (create, update, patch, delete) with 409 Conflict with probability P.

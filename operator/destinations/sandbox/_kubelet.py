@@ -16,6 +16,7 @@ simulate a node-pressure eviction with `evict`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import re
@@ -282,10 +283,8 @@ class Kubelet:
             "reportingComponent": "kubelet",
             "reportingInstance": self.node_name,
         }
-        try:
+        with contextlib.suppress(ApiError):  # the namespace is going away: events do not matter any more
             await self.cluster.create(self._events, run.namespace, event)
-        except ApiError:
-            pass  # the namespace is going away: events do not matter any more
 
     # --- the life of a pod -------------------------------------------------------------------
 
@@ -307,9 +306,9 @@ class Kubelet:
                 run, "ContainersReady", False, "ContainersNotReady", "containers with unready status"
             )
             await self._publish(run)
-            if await self._pull_images(run) and await self._mount(run):
-                if await self._run_init_containers(run):
-                    await self._run_containers(run)
+            ready = await self._pull_images(run) and await self._mount(run)
+            if ready and await self._run_init_containers(run):
+                await self._run_containers(run)
             if run.stop_reason == "deleted":
                 await self._final_delete(run.namespace, run.name, run.uid)
         except asyncio.CancelledError:
@@ -346,17 +345,16 @@ class Kubelet:
         for container in foreign:
             image = container.spec.get("image", "")
             message = (
-                f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image '
+                f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull '
+                f"and unpack image "
                 f'"{image}": not found (the sandbox node only has {self.image})'
             )
             container.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
             await self._event(run, "Failed", message, "Warning", f"spec.containers{{{container.name}}}")
         await self._publish(run)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.stop.wait(), 1.0)
             return False
-        except TimeoutError:
-            pass
         for container in foreign:
             image = container.spec.get("image", "")
             container.state = {
@@ -584,14 +582,10 @@ class Kubelet:
         message = ""
         if path.is_file():
             message = path.read_bytes()[:_MESSAGE_LIMIT].decode(errors="replace")
-        if (
-            not message
-            and exit_code != 0
-            and container.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
-        ):
-            if container.log_path.exists():
-                lines = container.log_path.read_bytes().splitlines()[-_FALLBACK_LOG_LINES:]
-                message = b"\n".join(lines)[-_FALLBACK_LOG_BYTES:].decode(errors="replace")
+        fallback = container.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        if not message and exit_code != 0 and fallback and container.log_path.exists():
+            lines = container.log_path.read_bytes().splitlines()[-_FALLBACK_LOG_LINES:]
+            message = b"\n".join(lines)[-_FALLBACK_LOG_BYTES:].decode(errors="replace")
         return message
 
     async def _wait_container(self, run: PodRun, container: ContainerRun) -> int:
@@ -699,15 +693,14 @@ class Kubelet:
         container.state = {
             "waiting": {
                 "reason": "CrashLoopBackOff",
-                "message": f"back-off {backoff:g}s restarting failed container={container.name} pod={run.name}_{run.namespace}",
+                "message": f"back-off {backoff:g}s restarting failed container={container.name} "
+                f"pod={run.name}_{run.namespace}",
             }
         }
         await self._publish(run)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.stop.wait(), backoff)
             return -1
-        except TimeoutError:
-            pass
         if not await self._start(run, container):
             return 128
         container.ready = True
@@ -747,10 +740,8 @@ class Kubelet:
         if process is None or process.returncode is not None:
             return
         container.killed_by_kubelet = True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     async def _terminate(self, run: PodRun, containers: list[ContainerRun]) -> None:
         """SIGTERM, then SIGKILL once the grace period is over, as the kubelet stops containers."""
@@ -778,7 +769,7 @@ class Kubelet:
             self._signal(container, signal.SIGKILL)
 
     async def _final_delete(self, namespace: str, name: str, uid: str) -> None:
-        try:
+        with contextlib.suppress(ApiError):
             await self.cluster.delete(
                 self._pods,
                 namespace,
@@ -786,8 +777,6 @@ class Kubelet:
                 {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}},
                 Options(),
             )
-        except ApiError:
-            pass
 
     async def _forget(self, run: PodRun) -> None:
         if run.task is not None and not run.task.done():
@@ -834,7 +823,8 @@ class Kubelet:
         if not wanted:
             if len(containers) != 1:
                 raise bad_request(
-                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(map(str, containers))}]"
+                    f"a container name must be specified for pod {name}, choose one of: "
+                    f"[{' '.join(map(str, containers))}]"
                 )
             wanted = str(containers[0])
         container = run.container(wanted) if run is not None else None

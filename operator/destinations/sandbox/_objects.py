@@ -65,9 +65,11 @@ def name_errors(resource_type: ResourceType, name: str) -> list[Json]:
                 {
                     "reason": "FieldValueInvalid",
                     "field": "metadata.name",
-                    "message": f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case '
+                    "message": f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
+                    f"lower case "
                     "alphanumeric characters or '-', and must start and end with an alphanumeric character "
-                    "(e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                    "(e.g. 'my-name',  or '123-abc', regex used for validation is "
+                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
                 }
             ]
         return []
@@ -76,7 +78,8 @@ def name_errors(resource_type: ResourceType, name: str) -> list[Json]:
             {
                 "reason": "FieldValueInvalid",
                 "field": "metadata.name",
-                "message": f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                "message": f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
+                f"lower case "
                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character "
                 "(e.g. 'example.com', regex used for validation is "
                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
@@ -234,7 +237,8 @@ def crd_errors(crd: Json) -> list[Json]:
             {
                 "reason": "FieldValueInvalid",
                 "field": "metadata.name",
-                "message": f'Invalid value: "{crd["metadata"]["name"]}": must be spec.names.plural+"."+spec.group',
+                "message": f'Invalid value: "{crd["metadata"]["name"]}": must be '
+                f'spec.names.plural+"."+spec.group',
             }
         )
     storage = [version for version in spec.get("versions") or [] if version.get("storage")]

@@ -139,9 +139,7 @@ def _decode(data: bytes, schema_name: str) -> Json:
         if kind == "string" and isinstance(raw, bytes):
             if raw:  # gogo-protobuf writes empty strings too; JSON clients would omit them
                 result[name] = raw.decode()
-        elif kind == "raw" and isinstance(raw, bytes):
-            result[name] = raw
-        elif kind == "int" and isinstance(raw, int):
+        elif (kind == "raw" and isinstance(raw, bytes)) or (kind == "int" and isinstance(raw, int)):
             result[name] = raw
         elif kind == "bool" and isinstance(raw, int):
             result[name] = bool(raw)

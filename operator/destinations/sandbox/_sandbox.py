@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import ssl
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping

@@ -166,7 +166,8 @@ class _Walker:
             self.error(
                 path,
                 "FieldValueInvalid",
-                f"Invalid value: {len(result)}: {path} in body should have at least {schema['minItems']} items",
+                f"Invalid value: {len(result)}: {path} in body should have at least "
+                f"{schema['minItems']} items",
             )
         if "maxItems" in schema and len(result) > schema["maxItems"]:
             self.error(
@@ -202,7 +203,8 @@ class _Walker:
                 self.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {_render(value)}: {path} in body should be at least {schema['minLength']} chars long",
+                    f"Invalid value: {_render(value)}: {path} in body should be at least "
+                    f"{schema['minLength']} chars long",
                 )
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 self.error(
@@ -213,7 +215,8 @@ class _Walker:
                 self.error(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {_render(value)}: {path} in body must be of type {fmt}: {_render(value)}",
+                    f"Invalid value: {_render(value)}: {path} in body must be of type {fmt}: "
+                    f"{_render(value)}",
                 )
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             if "minimum" in schema:
@@ -223,7 +226,8 @@ class _Walker:
                     self.error(
                         path,
                         "FieldValueInvalid",
-                        f"Invalid value: {_render(value)}: {path} in body should be {relation} {schema['minimum']}",
+                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
+                        f"{schema['minimum']}",
                     )
             if "maximum" in schema:
                 exclusive = bool(schema.get("exclusiveMaximum"))
@@ -232,7 +236,8 @@ class _Walker:
                     self.error(
                         path,
                         "FieldValueInvalid",
-                        f"Invalid value: {_render(value)}: {path} in body should be {relation} {schema['maximum']}",
+                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
+                        f"{schema['maximum']}",
                     )
 
 

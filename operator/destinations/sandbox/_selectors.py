@@ -46,7 +46,9 @@ class LabelRequirement:
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside an `in (...)` value list."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1

@@ -222,7 +222,8 @@ class ApiServer:
             raise ApiError(
                 409,
                 "Conflict",
-                "Operation cannot be fulfilled: the object has been modified; please apply your changes to the "
+                "Operation cannot be fulfilled: the object has been modified; please apply your "
+                "changes to the "
                 "latest version and try again (injected by the sandbox --faults conflict)",
             )
 

@@ -87,6 +87,8 @@ class Store:
         self._watchers: dict[StorageKey, set[Watcher]] = {}
         self._listeners: list[Callable[[Change], None]] = []
         self._by_uid: dict[str, ObjectRef] = {}
+        #: (label key, label value) → objects carrying it, so equality selectors skip non-matching objects.
+        self._by_label: dict[StorageKey, dict[tuple[str, str], set[tuple[str, str]]]] = {}
         self._dependents: dict[str, set[ObjectRef]] = {}
 
     # --- reads -------------------------------------------------------------------------------
@@ -115,6 +117,21 @@ class Store:
             objects = by_namespace.get(each, {})
             result.extend(objects[name] for name in sorted(objects))
         return result
+
+    def labelled(
+        self, key: StorageKey, namespace: str | None, label: str, values: frozenset[str]
+    ) -> list[Json]:
+        """Objects whose `label` has one of `values`, in (namespace, name) order, from the label index."""
+        index = self._by_label.get(key, {})
+        refs: set[tuple[str, str]] = set()
+        for value in values:
+            refs |= index.get((label, value), set())
+        objects = self._objects.get(key, {})
+        return [
+            objects[ns][name]
+            for ns, name in sorted(refs)
+            if (namespace is None or ns == namespace) and name in objects.get(ns, {})
+        ]
 
     def count(self, key: StorageKey | None = None) -> int:
         keys: Iterable[StorageKey] = [key] if key is not None else list(self._objects)
@@ -168,6 +185,18 @@ class Store:
 
     def _index(self, key: StorageKey, namespace: str, name: str, old: Json | None, new: Json | None) -> None:
         ref = (key, namespace, name)
+        old_labels = (metadata(old).get("labels") or {}) if old is not None else {}
+        new_labels = (metadata(new).get("labels") or {}) if new is not None else {}
+        if old_labels != new_labels:
+            by_label = self._by_label.setdefault(key, {})
+            for pair in old_labels.items():
+                members = by_label.get(pair)
+                if members is not None:
+                    members.discard((namespace, name))
+                    if not members:
+                        del by_label[pair]
+            for pair in new_labels.items():
+                by_label.setdefault(pair, set()).add((namespace, name))
         if old is not None:
             old_meta = metadata(old)
             self._by_uid.pop(old_meta.get("uid", ""), None)

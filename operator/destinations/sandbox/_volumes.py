@@ -62,7 +62,8 @@ class PodFilesystem:
         """Replace the mapped absolute path prefixes in one command-line argument or env value."""
         for container_path, host in self.mapping:
             pattern = r"(?<![\w./-])" + re.escape(container_path.rstrip("/")) + r"(?=$|[/\s:;,=\"'])"
-            text = re.sub(pattern, lambda _match, host=host: str(host), text)
+            replacement = str(host).replace("\\", "\\\\")
+            text = re.sub(pattern, replacement, text)
         return text
 
     def remove(self) -> None:
@@ -114,7 +115,7 @@ def materialise_volume(
     mount_paths: list[str],
     lookup: Any,
 ) -> None:
-    """Write one volume's files at each of its mount paths; `lookup(kind, name)` returns the object or None."""
+    """Write one volume's files at each of its mount paths; `lookup(plural, name)` finds the source."""
     contents: dict[str, bytes] | None = None
     source: Json = {}
     if "secret" in volume:
