@@ -126,6 +126,9 @@ def _baseline_server() -> tuple[str, Callable[[], None]]:
     ready.wait()
 
     def stop() -> None:
+        runner = holder["runner"]
+        assert isinstance(runner, web.AppRunner)
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
 
     return f"http://127.0.0.1:{holder['port']}", stop
