@@ -549,3 +549,12 @@ def test_first_observation_other_than_job_observed_still_initialises_the_job(job
     job.tick()
     assert job.phase == Phase.RUNNING
     assert job.status.created_by is None
+
+
+def test_decide_never_edits_the_status_it_is_given(job: JobHarness) -> None:
+    job.create()
+    before = job.status
+    snapshot = before.model_dump()
+    job.finish(records=RecordCounts(read=1, added=1))
+    assert before.model_dump() == snapshot
+    assert job.status.runs.succeeded == 1

@@ -176,7 +176,7 @@ def decide(
         authorization_problem = None
     if isinstance(observation, CapacityFull):
         capacity_available = False
-    draft = _Draft(status.model_copy(deep=True), _whole_seconds(now), job_name)
+    draft = _Draft(_editable_copy(status), _whole_seconds(now), job_name)
     if spec is None:
         problems = _decide_invalid(draft, observation, generation)
         history_limits = HistoryLimits()
@@ -201,6 +201,15 @@ def decide(
 
 
 # ------------------------------------------------------------------------------------------ the draft
+
+
+def _editable_copy(status: DestinationJobStatus) -> DestinationJobStatus:
+    """A copy the core may edit without touching the caller's status.
+
+    Cheaper than a deep copy: the core only ever edits `runs` in place; every other nested value
+    (current_run, last_run, history, conditions) is replaced whole, never mutated.
+    """
+    return status.model_copy(update={"runs": status.runs.model_copy()})
 
 
 @dataclass
@@ -417,9 +426,13 @@ def _purge_if_expired(draft: _Draft, spec: DestinationJobSpec) -> None:
 
 
 def _purge_time(status: DestinationJobStatus, spec: DestinationJobSpec | None) -> datetime | None:
-    if spec is None or spec.purge_after is None or status.phase not in _PURGEABLE_PHASES:
-        return None
-    if status.current_run is not None or status.phase_since is None:
+    # Purgeable phases never have a run in flight (Running is the only phase that does).
+    if (
+        spec is None
+        or spec.purge_after is None
+        or status.phase not in _PURGEABLE_PHASES
+        or not status.phase_since
+    ):
         return None
     return parse_time(status.phase_since) + spec.purge_after
 
@@ -699,9 +712,8 @@ def _first_run_message(due: datetime) -> str:
 
 def _scheduled_message(draft: _Draft, due: datetime) -> str:
     last = draft.status.last_run
-    if last is None:
-        return f"next run due at {format_time(due)}"
-    return f"last run {last.number} {last.result.value}; next run due at {format_time(due)}"
+    previous = f"last run {last.number} {last.result.value}; " if last is not None else ""
+    return f"{previous}next run due at {format_time(due)}"
 
 
 def _running_message(current: CurrentRun) -> str:
