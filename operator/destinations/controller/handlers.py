@@ -1,0 +1,79 @@
+"""The kopf wiring: which watches feed which controller, and the kopf settings that keep writes minimal.
+
+Only watch-event handlers (`kopf.on.event`) and indexes are used, never kopf's change-detection
+handlers (`on.create`/`on.update`): those write a last-handled-configuration annotation and their
+progress into every object, several writes per change. The indexes make kopf list pods, Authorizations
+and jobs before any handler runs, so after a restart every job decides with its pods and its
+Authorization already known.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import kopf
+
+from destinations.controller.kube import GROUP, VERSION
+from destinations.controller.pods import JOB_LABEL
+
+if TYPE_CHECKING:
+    from destinations.controller.operator import Operator
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf settings: no Events of its own, pods watched by label only, quick reconnects."""
+    settings.posting.enabled = False  # the operator posts its own, meaningful Events
+    settings.watching.label_selectors["v1", "pods"] = JOB_LABEL
+    settings.watching.reconnect_backoff = 0.5
+    settings.watching.server_timeout = 300
+
+
+def build_registry(operator: Operator) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    jobs = operator.jobs
+    authorizations = operator.authorizations
+
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        if info is not None:
+            operator.connection = info
+        return info
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        await operator.close()
+
+    # Indexes: filled before any handler runs (kopf holds the handlers until every list is complete).
+
+    @kopf.index(GROUP, VERSION, "destinationjobs", registry=registry)
+    def _index_job(body: kopf.Body, **_: Any) -> None:
+        jobs.remember_job(body)
+
+    @kopf.index("v1", "pods", labels={JOB_LABEL: kopf.PRESENT}, registry=registry)
+    def _index_pod(body: kopf.Body, **_: Any) -> None:
+        jobs.remember_pod(body)
+
+    @kopf.index(GROUP, VERSION, "authorizations", registry=registry)
+    def _index_authorization(body: kopf.Body, **_: Any) -> None:
+        authorizations.remember(body)
+
+    # Watch events.
+
+    @kopf.on.event(GROUP, VERSION, "destinationjobs", registry=registry)
+    async def _job_event(event: kopf.RawEvent, **_: Any) -> None:
+        await jobs.on_job_event(event["type"], event["object"])
+
+    @kopf.on.event("v1", "pods", labels={JOB_LABEL: kopf.PRESENT}, registry=registry)
+    async def _pod_event(event: kopf.RawEvent, **_: Any) -> None:
+        await jobs.on_pod_event(event["type"], event["object"])
+
+    @kopf.on.event(GROUP, VERSION, "authorizations", registry=registry)
+    async def _authorization_event(event: kopf.RawEvent, **_: Any) -> None:
+        await authorizations.on_event(event["type"], event["object"])
+
+    @kopf.on.event("v1", "secrets", registry=registry)
+    async def _secret_event(event: kopf.RawEvent, **_: Any) -> None:
+        await authorizations.on_secret_event(event["type"], event["object"])
+
+    return registry

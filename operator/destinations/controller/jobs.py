@@ -1,0 +1,484 @@
+"""The DestinationJob controller: one runner task per job, carrying out the lifecycle core's decisions.
+
+Each job gets a `JobRunner`: a small asyncio task that sleeps until the core's `WakeAt` time or until
+something happens to the job (a spec change, a run-now request, its pod finishing, its Authorization
+turning Healthy, a run slot freeing up). Each wake-up is one call of `decide`; the runner then creates
+the pod, writes the status (only when it changed, and only the fields that changed), posts the Events,
+prunes pods and purges the job, in that order. A sleeping job therefore costs one idle task and makes
+no API call at all.
+
+The runner's in-memory status is the truth between writes: the operator is the only writer of
+`.status`, so the echoes of its own patches carry nothing new. After a restart the status is read back
+from the object, and a run in flight is adopted: its pod is read (never created twice: pod names are
+deterministic and a create that meets 409 adopts the existing pod); a pod that is gone is a lost run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from destinations.api.models import DestinationJobStatus, Phase, Schedule
+from destinations.controller.capacity import RunSlots
+from destinations.controller.kube import KubeClient, KubeError
+from destinations.controller.metrics import Metrics
+from destinations.controller.observing import (
+    JobView,
+    PodSummary,
+    finished_pods,
+    job_status,
+    job_view,
+    observations_for_change,
+    parse_spec,
+    run_observation,
+    summarize_pod,
+)
+from destinations.controller.patches import merge_patch
+from destinations.controller.pods import AuthorizationInfo, JobIdentity, render_sync_pod
+from destinations.controller.settings import OperatorSettings
+from destinations.lifecycle import (
+    CreatePod,
+    Decision,
+    DeleteJob,
+    DeletePod,
+    InvalidSpec,
+    JobObserved,
+    Observation,
+    PostEvent,
+    Reason,
+    RunFinished,
+    RunLost,
+    RunTimedOut,
+    TimerFired,
+    decide,
+    parse_time,
+)
+from destinations.providers.catalog import load_catalog
+
+if TYPE_CHECKING:
+    from destinations.controller.authorizations import AuthorizationController
+
+logger = logging.getLogger("destinations.operator.jobs")
+
+PLURAL = "destinationjobs"
+JobKey = tuple[str, str]
+_RUN_OBSERVATIONS = (RunFinished, RunLost, RunTimedOut)
+_FALLBACK_SCHEDULE = Schedule(every=timedelta(hours=1))
+#: A wake-up a hair late is harmless; one a hair early would just loop once more.
+_TIMER_SLACK_SECONDS = 0.05
+_WRITE_RETRY_SECONDS = (1, 2, 5, 10, 30)
+#: Phases in which a job still needs its Authorization (its deletion is refused meanwhile).
+ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING, Phase.SLEEPING, Phase.PAUSED})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobController:
+    """All jobs the operator watches: routes watch events to runners and holds the shared state."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        kube: Callable[[], KubeClient],
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self._kube = kube
+        self.metrics = metrics
+        self.clock = clock
+        self.slots = RunSlots(settings.max_concurrent_runs, on_release=self._wake_queued)
+        self.authorizations: AuthorizationController | None = None
+        self.runners: dict[JobKey, JobRunner] = {}
+        #: Jobs seen by the index before their runners start: (view, phase) for usedBy and deletion checks.
+        self.indexed: dict[JobKey, tuple[JobView, str | None]] = {}
+        #: Sync pods by job, as summaries: filled by the pod index before any runner starts.
+        self.pods: dict[JobKey, dict[str, PodSummary]] = {}
+
+    @property
+    def kube(self) -> KubeClient:
+        return self._kube()
+
+    # --- watch events ------------------------------------------------------------------------
+
+    def remember_job(self, body: Mapping[str, Any]) -> None:
+        """Index handler: note the job before handlers run, so Authorizations count it from the start."""
+        view = job_view(body)
+        phase = (body.get("status") or {}).get("phase")
+        self.indexed[(view.namespace, view.name)] = (view, phase if isinstance(phase, str) else None)
+
+    def remember_pod(self, body: Mapping[str, Any]) -> PodSummary | None:
+        """Index handler: keep the pod's summary (its outcome) for the job's runner."""
+        summary = summarize_pod(body)
+        if summary is None:
+            return None
+        namespace = str((body.get("metadata") or {}).get("namespace", ""))
+        self.pods.setdefault((namespace, summary.job), {})[summary.name] = summary
+        return summary
+
+    async def on_job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        view = job_view(body)
+        key = (view.namespace, view.name)
+        if event_type == "DELETED" or view.deleting:
+            await self._forget(key, view)
+            return
+        self.remember_job(body)
+        runner = self.runners.get(key)
+        if runner is not None and runner.view.uid != view.uid:
+            await self._forget(key, runner.view)  # deleted and created again under the same name
+            self.remember_job(body)
+            runner = None
+        if runner is None:
+            runner = JobRunner(self, view, job_status(body), dict(body.get("status") or {}))
+            self.runners[key] = runner
+            runner.start()
+        else:
+            runner.observe_job(view)
+        self._jobs_changed(view.namespace)
+
+    async def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        namespace = str((body.get("metadata") or {}).get("namespace", ""))
+        summary = self.remember_pod(body)
+        if summary is None:
+            return
+        key = (namespace, summary.job)
+        gone = event_type == "DELETED"
+        if gone:
+            self.pods.get(key, {}).pop(summary.name, None)
+        runner = self.runners.get(key)
+        if runner is not None:
+            runner.observe_pod(summary, gone=gone)
+
+    def authorization_changed(self, namespace: str, name: str, observation: Observation) -> None:
+        """An Authorization's health changed: the jobs using it decide again (a waiting run may start)."""
+        for runner in list(self.runners.values()):
+            if runner.view.namespace == namespace and runner.view.authorization_name == name:
+                runner.push(observation)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def jobs_referencing(self, namespace: str, authorization: str) -> list[tuple[str, str | None]]:
+        """(job name, phase) of every job in `namespace` whose authorizationRef names `authorization`."""
+        found: list[tuple[str, str | None]] = []
+        for (job_namespace, name), (view, phase) in self.indexed.items():
+            if job_namespace != namespace or view.authorization_name != authorization:
+                continue
+            runner = self.runners.get((job_namespace, name))
+            if runner is not None and runner.status.phase is not None:
+                phase = runner.status.phase.value
+            found.append((name, phase))
+        return sorted(found)
+
+    def phases(self) -> Iterable[str | None]:
+        """The phase of every job, for the jobs-by-phase gauge (read from the metrics thread)."""
+        for runner in list(self.runners.values()):
+            yield runner.status.phase.value if runner.status.phase is not None else None
+
+    # --- internals ---------------------------------------------------------------------------
+
+    async def _forget(self, key: JobKey, view: JobView) -> None:
+        self.indexed.pop(key, None)
+        runner = self.runners.pop(key, None)
+        if runner is not None:
+            await runner.stop(job_deleted=True)
+        self.pods.pop(key, None)
+        self._jobs_changed(view.namespace)
+
+    def _jobs_changed(self, namespace: str) -> None:
+        if self.authorizations is not None:
+            self.authorizations.jobs_changed(namespace)
+
+    def _wake_queued(self) -> None:
+        for runner in self.runners.values():
+            if runner.status.reason == Reason.QUEUED_FOR_CAPACITY:
+                runner.push(TimerFired())
+
+    async def close(self) -> None:
+        for runner in list(self.runners.values()):
+            await runner.stop(job_deleted=False)
+        self.runners.clear()
+
+
+class JobRunner:
+    """One job's loop: wait for an observation or the wake-up time, decide, carry the decision out."""
+
+    def __init__(
+        self, controller: JobController, view: JobView, status: DestinationJobStatus, written: dict[str, Any]
+    ) -> None:
+        self.controller = controller
+        self.view = view
+        self.status = status
+        self._written = written
+        """The status as last written (or read): patches are computed against it."""
+        self._inbox: deque[Observation] = deque()
+        self._wakeup = asyncio.Event()
+        self._wake_at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._deleted_pods: set[str] = set()
+        """Pods this runner asked to delete: never asked twice, never counted as history again."""
+
+    @property
+    def key(self) -> JobKey:
+        return (self.view.namespace, self.view.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.view.namespace}/{self.view.name}"
+
+    def start(self) -> None:
+        self.push(JobObserved(created_by=self.view.created_by))
+        for observation in observations_for_change(self.view, self.status):
+            self.push(observation)
+        self._task = asyncio.create_task(self._run(), name=f"job {self.label}")
+
+    async def stop(self, *, job_deleted: bool) -> None:
+        """Stop the loop; when the job was deleted, its run in flight goes with it (no run left behind)."""
+        self._stopped = True
+        self._wakeup.set()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self.controller.slots.update(self.key, False)
+        current = self.status.current_run
+        if job_deleted and current is not None:
+            try:
+                await self.controller.kube.delete_pod(self.view.namespace, current.pod)
+            except KubeError as error:
+                logger.warning("%s: could not delete pod %s: %s", self.label, current.pod, error)
+
+    def push(self, observation: Observation) -> None:
+        self._inbox.append(observation)
+        self._wakeup.set()
+
+    def observe_job(self, view: JobView) -> None:
+        self.view = view
+        for observation in observations_for_change(view, self.status):
+            self.push(observation)
+
+    def observe_pod(self, pod: PodSummary, *, gone: bool) -> None:
+        observation = run_observation(self.status, pod, pod_name=pod.name, gone=gone)
+        if observation is not None:
+            self.push(observation)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._adopt_run_in_flight()
+            while not self._stopped:
+                while self._inbox and not self._stopped:
+                    await self._step(self._inbox.popleft())
+                if self._stopped:
+                    return
+                self._wakeup.clear()
+                if self._inbox:
+                    continue
+                timeout = None
+                if self._wake_at is not None:
+                    timeout = max(0.0, (self._wake_at - self.controller.clock()).total_seconds())
+                    timeout += _TIMER_SLACK_SECONDS
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                except TimeoutError:
+                    self.push(TimerFired())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: the job's loop failed; it restarts with the next watch event", self.label)
+            self.controller.runners.pop(self.key, None)
+
+    async def _adopt_run_in_flight(self) -> None:
+        """After a restart: the run in flight is read from its pod, never started again."""
+        current = self.status.current_run
+        if current is None:
+            return
+        pod = self.controller.pods.get(self.key, {}).get(current.pod)
+        gone = False
+        if pod is None:
+            try:
+                body = await self.controller.kube.get_pod(self.view.namespace, current.pod)
+                pod = summarize_pod(body)
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+                gone = True
+        if pod is not None or gone:
+            observation = run_observation(self.status, pod, pod_name=current.pod, gone=gone)
+            if observation is not None:
+                logger.info("%s: adopted run %d from pod %s", self.label, current.number, current.pod)
+                self.push(observation)
+
+    async def _step(self, observation: Observation) -> None:
+        controller = self.controller
+        settings = controller.settings
+        authorizations = controller.authorizations
+        authorization_name = self.view.authorization_name or ""
+        entry = authorizations.get(self.view.namespace, authorization_name) if authorizations else None
+        parsed = parse_spec(
+            self.view,
+            entry.spec if entry is not None else None,
+            default_purge_after=settings.default_purge_after,
+        )
+        if parsed.spec is None and not isinstance(observation, _RUN_OBSERVATIONS):
+            observation = InvalidSpec(parsed.problems or "the spec does not validate")
+        provider = load_catalog().get(parsed.spec.provider) if parsed.spec is not None else None
+        problem = (
+            authorizations.not_ready_message(self.view.namespace, authorization_name)
+            if authorizations is not None
+            else None
+        )
+        pods = [
+            pod for pod in controller.pods.get(self.key, {}).values() if pod.name not in self._deleted_pods
+        ]
+        before = self.status
+        decision = decide(
+            parsed.spec,
+            before,
+            observation,
+            controller.clock(),
+            job_name=self.view.name,
+            generation=self.view.generation,
+            default_schedule=provider.default_schedule if provider is not None else _FALLBACK_SCHEDULE,
+            authorization_problem=problem,
+            capacity_available=controller.slots.available_to(self.key),
+            finished_pods=finished_pods(pods),
+        )
+        # Claim or free the run slot before any await: capacity is counted from in-memory state.
+        self.status = decision.status
+        controller.slots.update(self.key, decision.status.current_run is not None)
+        self._wake_at = decision.wake_at
+        await self._carry_out(decision, before, parsed.spec)
+
+    async def _carry_out(self, decision: Decision, before: DestinationJobStatus, spec: Any) -> None:
+        kube = self.controller.kube
+        for action in decision.actions:
+            if isinstance(action, CreatePod):
+                await self._create_pod(action, spec)
+        if decision.status_changed:
+            await self._write_status()
+            if before.phase != decision.status.phase:
+                logger.info(
+                    "%s: %s (%s): %s",
+                    self.label,
+                    decision.status.phase,
+                    decision.status.reason,
+                    decision.status.message,
+                )
+                self.controller._jobs_changed(self.view.namespace)
+        self._count_finished_run(before, spec)
+        for action in decision.actions:
+            if self._stopped:
+                return
+            if isinstance(action, PostEvent):
+                try:
+                    await kube.post_event(
+                        self.view.involved_object(), action.reason, action.message, action.type
+                    )
+                except KubeError as error:
+                    logger.warning("%s: event %s not posted: %s", self.label, action.reason, error)
+            elif isinstance(action, DeletePod):
+                if action.pod_name in self._deleted_pods:
+                    continue
+                self._deleted_pods.add(action.pod_name)
+                try:
+                    await kube.delete_pod(self.view.namespace, action.pod_name)
+                except KubeError as error:
+                    self._deleted_pods.discard(action.pod_name)
+                    logger.warning("%s: pod %s not deleted: %s", self.label, action.pod_name, error)
+            elif isinstance(action, DeleteJob):
+                logger.info("%s: purged: %s", self.label, action.message)
+                try:
+                    await kube.delete_object(PLURAL, self.view.namespace, self.view.name, self.view.uid)
+                except KubeError as error:
+                    if error.status not in (404, 409):
+                        logger.warning("%s: not purged: %s", self.label, error)
+                        continue
+                self._stopped = True
+
+    async def _create_pod(self, action: CreatePod, spec: Any) -> None:
+        """Create the run's pod; 409 means it exists already (a restart): adopt it."""
+        controller = self.controller
+        namespace = self.view.namespace
+        authorizations = controller.authorizations
+        entry = authorizations.get(namespace, self.view.authorization_name or "") if authorizations else None
+        parsed = entry.parsed if entry is not None else None
+        if spec is None or parsed is None:
+            self.push(RunLost(action.run, "the job's Authorization could not be read"))
+            return
+        pod = render_sync_pod(
+            JobIdentity(namespace, self.view.name, self.view.uid),
+            spec,
+            action.run,
+            action.pod_name,
+            AuthorizationInfo(
+                parsed.method.value,
+                parsed.secret_ref.name if parsed.secret_ref is not None else None,
+                parsed.endpoint,
+            ),
+            image=controller.settings.sync_image,
+            image_pull_policy=controller.settings.sync_image_pull_policy,
+        )
+        try:
+            await controller.kube.create_pod(namespace, pod)
+        except KubeError as error:
+            if error.status != 409:
+                self.push(RunLost(action.run, f"the sync pod could not be created: {error}"))
+                return
+            await self._adopt_existing_pod(action)
+
+    async def _adopt_existing_pod(self, action: CreatePod) -> None:
+        try:
+            body = await self.controller.kube.get_pod(self.view.namespace, action.pod_name)
+        except KubeError as error:
+            self.push(RunLost(action.run, f"the sync pod exists but cannot be read: {error}"))
+            return
+        owners = (body.get("metadata") or {}).get("ownerReferences") or []
+        if not any(owner.get("uid") == self.view.uid for owner in owners):
+            self.push(RunLost(action.run, f"pod {action.pod_name} belongs to an earlier job of this name"))
+            return
+        logger.info("%s: pod %s already exists; adopting it", self.label, action.pod_name)
+        summary = summarize_pod(body)
+        if summary is not None:
+            self.controller.pods.setdefault(self.key, {})[summary.name] = summary
+            self.observe_pod(summary, gone=False)
+
+    async def _write_status(self) -> None:
+        """Patch only what changed since the last write; retried until it lands or the job is gone."""
+        wanted = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for attempt, delay in enumerate((0, *_WRITE_RETRY_SECONDS)):
+            if delay:
+                await asyncio.sleep(delay)
+            patch = merge_patch(self._written, wanted)
+            if not patch:
+                return
+            try:
+                await self.controller.kube.patch_status(PLURAL, self.view.namespace, self.view.name, patch)
+            except KubeError as error:
+                if error.status == 404:
+                    self._stopped = True
+                    return
+                logger.warning("%s: status not written (attempt %d): %s", self.label, attempt + 1, error)
+                continue
+            self._written = wanted
+            return
+
+    def _count_finished_run(self, before: DestinationJobStatus, spec: Any) -> None:
+        metrics = self.controller.metrics
+        last = self.status.last_run
+        if metrics is None or last is None or spec is None:
+            return
+        if before.last_run is not None and before.last_run.number == last.number:
+            return
+        started = parse_time(last.started_at) if last.started_at else None
+        finished = parse_time(last.finished_at)
+        duration = (finished - started).total_seconds() if started is not None else 0.0
+        metrics.run_finished(spec.provider, spec.type.value, last, duration)

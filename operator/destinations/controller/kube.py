@@ -1,0 +1,163 @@
+"""A thin asynchronous Kubernetes client: exactly the calls the operator makes, over one httpx pool.
+
+kopf watches; this client writes. Keeping the writes here, few and explicit, is what lets the tests
+count them: a status merge patch, a pod create or delete, an Event, a finalizer patch, a purge.
+It authenticates with the same `kopf.ConnectionInfo` kopf logged in with (kubeconfig or in-cluster).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import kopf
+
+from destinations import API_VERSION
+
+Json = dict[str, Any]
+GROUP, VERSION = API_VERSION.split("/")
+MERGE_PATCH = "application/merge-patch+json"
+REPORTING_COMPONENT = "destinations-operator"
+
+
+class KubeError(Exception):
+    """An API call failed; `status` is the HTTP status (0 when the server could not be reached)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+
+
+def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
+    if info.insecure:
+        return False
+    context = ssl.create_default_context()
+    if info.ca_path:
+        context.load_verify_locations(cafile=str(info.ca_path))
+    elif info.ca_data:
+        data = info.ca_data if isinstance(info.ca_data, bytes) else info.ca_data.encode()
+        context.load_verify_locations(cadata=base64.b64decode(data).decode())
+    if info.certificate_path and info.private_key_path:
+        context.load_cert_chain(str(info.certificate_path), str(info.private_key_path))
+    return context
+
+
+def custom_path(plural: str, namespace: str, name: str = "", subresource: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+    return "/".join(part for part in (path, name, subresource) if part)
+
+
+def core_path(plural: str, namespace: str, name: str = "") -> str:
+    path = f"/api/v1/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+class KubeClient:
+    """The operator's API calls; every method raises `KubeError` on failure."""
+
+    def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30) -> None:
+        headers = {"User-Agent": "destinations-operator"}
+        if info.token:
+            headers["Authorization"] = f"Bearer {info.token}"
+        auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
+        self._client = httpx.AsyncClient(
+            base_url=info.server,
+            headers=headers,
+            auth=auth,
+            verify=_ssl_context(info),
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Json:
+        content = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else {}
+        try:
+            response = await self._client.request(method, path, content=content, headers=headers)
+        except httpx.HTTPError as error:
+            raise KubeError(0, f"{method} {path}: {error!r}") from None
+        if response.status_code >= 400:
+            try:
+                message = str(response.json().get("message") or response.text)
+            except ValueError:
+                message = response.text
+            raise KubeError(response.status_code, f"{method} {path}: {message}")
+        result: Json = response.json() if response.content else {}
+        return result
+
+    # --- custom resources ----------------------------------------------------------------------
+
+    async def patch_status(self, plural: str, namespace: str, name: str, patch: Json) -> Json:
+        """A JSON merge patch of `.status` (the status subresource: never bumps the generation)."""
+        return await self._request(
+            "PATCH", custom_path(plural, namespace, name, "status"), {"status": patch}, MERGE_PATCH
+        )
+
+    async def patch_object(self, plural: str, namespace: str, name: str, patch: Json) -> Json:
+        return await self._request("PATCH", custom_path(plural, namespace, name), patch, MERGE_PATCH)
+
+    async def delete_object(self, plural: str, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete a custom object (background propagation: its pods follow via ownerReferences)."""
+        options: Json = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        await self._request("DELETE", custom_path(plural, namespace, name), options)
+
+    # --- pods and secrets ----------------------------------------------------------------------
+
+    async def create_pod(self, namespace: str, pod: Json) -> Json:
+        return await self._request("POST", core_path("pods", namespace), pod)
+
+    async def get_pod(self, namespace: str, name: str) -> Json:
+        return await self._request("GET", core_path("pods", namespace, name))
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod; a pod that is already gone is not an error."""
+        try:
+            await self._request("DELETE", core_path("pods", namespace, name))
+        except KubeError as error:
+            if error.status != 404:
+                raise
+
+    async def get_secret(self, namespace: str, name: str) -> Json:
+        return await self._request("GET", core_path("secrets", namespace, name))
+
+    # --- events --------------------------------------------------------------------------------
+
+    async def post_event(
+        self,
+        involved: Json,
+        reason: str,
+        message: str,
+        event_type: str = "Normal",
+        now: datetime | None = None,
+    ) -> None:
+        """A core/v1 Event on `involved` ({kind, name, namespace, uid, apiVersion}): one create."""
+        moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        namespace = involved["namespace"]
+        suffix = f"{datetime.now(UTC).timestamp():.6f}".replace(".", "")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{involved['name']}.{suffix}"[:253], "namespace": namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message[:1024],
+            "type": event_type,
+            "source": {"component": REPORTING_COMPONENT},
+            "reportingComponent": REPORTING_COMPONENT,
+            "reportingInstance": REPORTING_COMPONENT,
+            "firstTimestamp": moment,
+            "lastTimestamp": moment,
+            "count": 1,
+        }
+        await self._request("POST", core_path("events", namespace), event)
