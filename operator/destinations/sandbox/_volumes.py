@@ -60,11 +60,14 @@ class PodFilesystem:
 
     def rewrite(self, text: str) -> str:
         """Replace the mapped absolute path prefixes in one command-line argument or env value."""
-        for container_path, host in self.mapping:
-            pattern = r"(?<![\w./-])" + re.escape(container_path.rstrip("/")) + r"(?=$|[/\s:;,=\"'])"
-            replacement = str(host).replace("\\", "\\\\")
-            text = re.sub(pattern, replacement, text)
-        return text
+        if not self.mapping:
+            return text
+        # One pass over all prefixes (longest first): a host path that itself starts with a mapped
+        # prefix (a workdir under /tmp, with an emptyDir at /tmp) must not be rewritten a second time.
+        hosts = {container_path.rstrip("/"): str(host) for container_path, host in self.mapping}
+        alternatives = "|".join(re.escape(path) for path in sorted(hosts, key=len, reverse=True))
+        pattern = r"(?<![\w./-])(" + alternatives + r")(?=$|[/\s:;,=\"'])"
+        return re.sub(pattern, lambda match: hosts[match.group(1)], text)
 
     def remove(self) -> None:
         if not self.root.exists():
