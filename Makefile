@@ -14,3 +14,5 @@ lint: setup
 
 test: lint
 	PATH="$(CURDIR)/.tools/bin:$$PATH" .venv/bin/pytest -n 2 --cov=destinations --cov-report=term:skip-covered
+	@echo "Lifecycle core coverage (must stay at or above 95%):"
+	.venv/bin/coverage report --include='operator/destinations/lifecycle/*' --fail-under=95
