@@ -16,12 +16,13 @@ from typing import Any
 
 import kopf
 
+from destinations.controller.admission import configure_admission
 from destinations.controller.authorizations import AuthorizationController
 from destinations.controller.handlers import build_registry, configure
 from destinations.controller.jobs import JobController, utc_now
 from destinations.controller.kube import KubeClient
 from destinations.controller.metrics import Metrics
-from destinations.controller.settings import OperatorSettings, describe
+from destinations.controller.settings import OperatorSettings, WebhookMode, describe
 
 logger = logging.getLogger("destinations.operator")
 
@@ -56,8 +57,11 @@ class Operator:
         kopf_settings = kopf.OperatorSettings()
         configure(kopf_settings)
         liveness = f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
+        registry = build_registry(self)
+        if settings.webhooks is not WebhookMode.OFF:  # admission webhooks: see controller/admission.py
+            configure_admission(kopf_settings, registry, settings, lambda: self.connection)
         await kopf.operator(
-            registry=build_registry(self),
+            registry=registry,
             settings=kopf_settings,
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),

@@ -46,6 +46,8 @@ class OperatorSettings:
     webhook_host: str | None = None
     """The address the API server uses to reach the webhooks (managed mode); a Service when in-cluster."""
     webhook_cert_dir: str | None = None
+    webhook_configuration: str = "destinations-operator"
+    """The Validating/MutatingWebhookConfigurations whose caBundle the operator keeps (managed mode)."""
     peering: str | None = None
     """A kopf peering name, for a standby replica; None runs standalone."""
     verbose: bool = False
@@ -64,6 +66,7 @@ ENVIRONMENT: dict[str, str] = {
     "webhook_port": "DESTINATIONS_WEBHOOK_PORT",
     "webhook_host": "DESTINATIONS_WEBHOOK_HOST",
     "webhook_cert_dir": "DESTINATIONS_WEBHOOK_CERT_DIR",
+    "webhook_configuration": "DESTINATIONS_WEBHOOK_CONFIGURATION",
     "peering": "DESTINATIONS_PEERING",
 }
 """Setting → environment variable. DESTINATIONS_NAMESPACES is comma-separated."""
@@ -106,6 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--webhook-host", help="address the API server uses to reach the webhooks (managed mode)"
     )
     parser.add_argument("--webhook-cert-dir", help="directory with tls.crt and tls.key (external mode)")
+    parser.add_argument(
+        "--webhook-configuration",
+        help="name of the webhook configurations whose caBundle a managed operator keeps "
+        f"(default {defaults.webhook_configuration}) [{ENVIRONMENT['webhook_configuration']}]",
+    )
     parser.add_argument("--peering", help="kopf peering name, for a standby replica; standalone when omitted")
     parser.add_argument("--verbose", "-v", action="store_true", default=None)
 
@@ -165,6 +173,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         webhook_port=integer("webhook_port", defaults.webhook_port, 0),
         webhook_host=pick("webhook_host"),
         webhook_cert_dir=pick("webhook_cert_dir"),
+        webhook_configuration=pick("webhook_configuration") or defaults.webhook_configuration,
         peering=pick("peering"),
         verbose=bool(getattr(args, "verbose", None)),
     )

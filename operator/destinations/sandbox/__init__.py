@@ -5,6 +5,7 @@ Public API:
 - `Sandbox(...)`: start with `Sandbox(kubeconfig_path=...).start()` or `with Sandbox() as sandbox:`; it
   runs in a background thread and offers `url`, `kubeconfig_path`, `token`, `request_log`,
   `reset_request_log()`, `evict_pod(namespace, name)`, `set_faults(spec)`, `add_admission_hook(hook)`,
+  `set_webhook_service(namespace, name, address)` (where registered admission webhooks listen),
   `apply(obj)`, `get(...)` and `stop()`.
 - `SandboxServer`: the same, in the caller's asyncio loop (used by `destinations sandbox`).
 - `SandboxConfig`: every option of both.

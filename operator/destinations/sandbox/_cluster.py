@@ -27,6 +27,7 @@ from ._resources import Registry, ResourceType, resource_types_of_crd
 from ._schema import apply_schema
 from ._selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from ._store import Store
+from ._webhooks import WebhookCall, Webhooks
 
 Json = dict[str, Any]
 
@@ -104,6 +105,8 @@ class Cluster:
         self.store = store
         self.registry = registry
         self.admission_hooks: list[AdmissionHook] = []
+        #: Webhooks registered through Mutating/ValidatingWebhookConfigurations, run after the hooks.
+        self.webhooks = Webhooks(store)
         #: Called when a pod is deleted gracefully, so the kubelet can stop it before it goes.
         self.pod_kill_requested: Callable[[Json], None] | None = None
 
@@ -142,7 +145,21 @@ class Cluster:
             mutated = await hook(request)
             if mutated is not None and obj is not None:
                 obj = mutated
-        return obj
+        meta = (obj or old or {}).get("metadata") or {}
+        call = WebhookCall(
+            operation,
+            resource_type,
+            meta.get("namespace", ""),
+            meta.get("name", ""),
+            subresource,
+            obj,
+            old,
+            options.caller.username,
+            options.caller.groups,
+            options.caller.uid,
+            options.dry_run,
+        )
+        return await self.webhooks.admit(call, options.warnings)
 
     def _check_schema(self, resource_type: ResourceType, obj: Json, options: Options) -> Json:
         if not resource_type.custom or resource_type.schema is None:

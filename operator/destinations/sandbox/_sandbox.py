@@ -73,6 +73,9 @@ class SandboxConfig:
     pod_inherit_env: bool = False
     #: Serve HTTPS (kubectl only sends credentials over TLS); plain http is for benchmarks and curl.
     tls: bool = True
+    #: Where admission webhooks' Services listen locally: {"<namespace>/<name>": "127.0.0.1:9443"}
+    #: (service references cannot resolve outside a cluster; see `_webhooks`).
+    webhook_services: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_kubeconfig(
@@ -113,6 +116,7 @@ class SandboxServer:
         self.registry = Registry()
         self.cluster = Cluster(self.store, self.registry)
         self.controllers = Controllers(self.cluster)
+        self.cluster.webhooks.service_addresses.update(self.config.webhook_services)
         self.request_log = RequestLog(path=self.config.request_log_path)
         self.admin_token = f"sandbox-{secrets.token_hex(16)}"
         self.tokens: dict[str, Caller] = {
@@ -382,6 +386,21 @@ class Sandbox:
     def add_admission_hook(self, hook: AdmissionHook) -> None:
         """Run `hook` on every create, update and delete (it runs in the sandbox's loop)."""
         self._in_loop(lambda: self.server.cluster.admission_hooks.append(hook))
+
+    def set_webhook_service(self, namespace: str, name: str, address: str | None) -> None:
+        """Send webhook calls for Service `namespace/name` to `address` ("host:port"); None forgets it.
+
+        The TLS server name checked stays `<name>.<namespace>.svc`, as kube-apiserver checks it.
+        """
+
+        def change() -> None:
+            addresses = self.server.cluster.webhooks.service_addresses
+            if address is None:
+                addresses.pop(f"{namespace}/{name}", None)
+            else:
+                addresses[f"{namespace}/{name}"] = address
+
+        self._in_loop(change)
 
     def apply(self, document: Json) -> Json:
         """Create or update an object directly (no HTTP, not in the request log)."""

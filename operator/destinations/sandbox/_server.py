@@ -340,7 +340,7 @@ class ApiServer:
         if verb == "delete":
             delete_options = await self._delete_options(request)
             obj = await cluster.delete(resource_type, namespace or "", route.name, delete_options, options)
-            return _json_response(obj, 200)
+            return _json_response(obj, 200, options.warnings)
         if verb == "deletecollection":
             delete_options = await self._delete_options(request)
             scope = None if route.namespace is None and resource_type.namespaced else namespace
