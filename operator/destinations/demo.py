@@ -104,6 +104,15 @@ def demo_customers(count: int = CUSTOMER_COUNT) -> list[Json]:
     ]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up (a worker stopped mid-request) is normal here, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Receiver:
     """A local HTTP server standing in for a marketing tool (thread-based, standard library only).
 
@@ -191,8 +200,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="demo-receiver", daemon=True)
         self._thread.start()
         return self

@@ -235,6 +235,7 @@ def test_cluster_commands_run_against_the_demo_in_the_order_the_docs_show_them(d
         if result.returncode != 0:
             failures.append(f"{command}\n  exit {result.returncode}: {result.stderr.strip()}")
     assert not failures, "commands from the docs failed:\n" + "\n".join(failures)
+    assert done == CLUSTER
 
 
 @pytest.mark.integration
