@@ -592,6 +592,8 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="destinations-demo-"))
     kubeconfig = args.kubeconfig.resolve() if args.kubeconfig else None
     previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    # Ctrl-C must stop the demo even when a shell started it in the background with SIGINT ignored.
+    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     demo = Demo(workdir, kubeconfig_path=kubeconfig)
     try:
         print("Starting the sandbox, the operator and the receiver…", flush=True)
@@ -607,10 +609,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1
     finally:
+        # A second Ctrl-C (or SIGTERM) while stopping would leave processes behind: finish stopping first.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("Stopping the operator, the sandbox and the receiver…", flush=True)
         demo.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous_handler)
+        signal.signal(signal.SIGINT, previous_interrupt)
         print("Stopped; nothing is left running.", flush=True)
 
 
