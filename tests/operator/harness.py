@@ -297,6 +297,15 @@ class OperatorCluster:
     def event_reasons(self, namespace: str) -> list[str]:
         return [event["reason"] for event in self.events(namespace)]
 
+    def wait_for_events(self, namespace: str, *reasons: str, timeout: float = 20) -> list[str]:
+        """Wait until Events with all `reasons` exist (they are posted just after the status is written)."""
+        wait_until(
+            lambda: set(reasons) <= set(self.event_reasons(namespace)),
+            timeout=timeout,
+            message=f"events {', '.join(reasons)} in {namespace}",
+        )
+        return self.event_reasons(namespace)
+
     def wait_for(
         self,
         namespace: str,
