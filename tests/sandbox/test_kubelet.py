@@ -7,10 +7,12 @@ activeDeadlineSeconds, termination), https://kubernetes.io/docs/tasks/debug/debu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from destinations import DEFAULT_IMAGE
 from destinations.sandbox import Sandbox
+from destinations.sandbox._volumes import PodFilesystem
 from tests.fixtures.sandbox import SandboxApi, wait_until
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -175,3 +177,14 @@ def test_an_unknown_command_fails_like_a_missing_executable(sandbox_api: Sandbox
     sandbox_api.post(PODS, pod)
     pod = _wait_phase(sandbox_api, "nocmd", "Failed")
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "StartError"
+
+
+def test_a_directory_holding_several_mounts_is_rewritten_like_the_mounts(tmp_path: Path) -> None:
+    """A real container has the parent directories of its mounts; the sandbox maps them too."""
+    filesystem = PodFilesystem(root=tmp_path)
+    filesystem.add_mapping("/var/run/app/data/source")
+    filesystem.add_mapping("/var/run/app/data/sink")
+    rewritten = filesystem.rewrite("/var/run/app/data")
+    assert rewritten == str(tmp_path / "fs" / "var/run/app/data")
+    assert filesystem.rewrite("/var/run/app/data/source") == str(tmp_path / "fs" / "var/run/app/data/source")
+    assert filesystem.rewrite("/var") == "/var"

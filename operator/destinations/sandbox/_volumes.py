@@ -52,10 +52,20 @@ class PodFilesystem:
         return self.fs / container_path.lstrip("/")
 
     def add_mapping(self, container_path: str) -> Path:
+        """Map a mount path, and its parent directories below the top level, into the pod's root.
+
+        Parents matter because programs are often given a directory that holds several mounts
+        (`--data-dir /var/run/app/data` with volumes at `.../data/source` and `.../data/sink`); in a
+        real container that directory exists too. Top-level directories (`/var`, `/tmp`) are left
+        alone so that unrelated host paths in arguments keep working.
+        """
         host = self.host_path(container_path)
-        if all(existing != container_path for existing, _ in self.mapping):
-            self.mapping.append((container_path, host))
-            self.mapping.sort(key=lambda item: len(item[0]), reverse=True)
+        path = container_path.rstrip("/")
+        while path.count("/") >= 2:
+            if all(existing != path for existing, _ in self.mapping):
+                self.mapping.append((path, self.host_path(path)))
+            path = path.rsplit("/", 1)[0]
+        self.mapping.sort(key=lambda item: len(item[0]), reverse=True)
         return host
 
     def rewrite(self, text: str) -> str:
