@@ -19,7 +19,11 @@ def prepare_corpus_namespace(cluster: AdmissionCluster) -> None:
     for name, provider, method in (
         ("hook", "webhook", "apiKey"),
         ("mail", "mailchimp", "apiKey"),
-        ("legacy-facebook", "facebook", "apiKey"),  # a method facebook refuses: only possible without webhooks
+        (
+            "legacy-facebook",
+            "facebook",
+            "apiKey",
+        ),  # a method facebook refuses: only possible without webhooks
     ):
         manifest = cluster.authorization_manifest(name, provider, method)
         manifest["metadata"]["namespace"] = namespace

@@ -90,7 +90,9 @@ class AdmissionCluster:
         probe = self.job_manifest("serving-probe", authorization="ghost")
 
         def answered() -> bool:
-            result = self.kubectl("alice", "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(probe))
+            result = self.kubectl(
+                "alice", "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(probe)
+            )
             return "denied the request" in result.stderr
 
         wait_until(answered, timeout=30, message="the webhooks to answer")
@@ -173,9 +175,7 @@ class AdmissionCluster:
         return self.sandbox.get("destinations.dev/v1", kind, name, namespace)
 
 
-def admission_cluster(
-    workdir: Path, kubectl_binary: Path, *operator_args: str
-) -> Iterator[AdmissionCluster]:
+def admission_cluster(workdir: Path, kubectl_binary: Path, *operator_args: str) -> Iterator[AdmissionCluster]:
     cluster = AdmissionCluster(workdir, kubectl_binary, *operator_args)
     try:
         yield cluster

@@ -248,6 +248,13 @@ class Webhooks:
             raise WebhookFailure(
                 f'failed to call webhook: Post "{shown}": context deadline exceeded'
             ) from None
+        except aiohttp.ClientConnectorError as error:
+            reason = (
+                "connection refused" if isinstance(error.os_error, ConnectionRefusedError) else error.os_error
+            )
+            raise WebhookFailure(
+                f'failed to call webhook: Post "{shown}": dial tcp {error.host}:{error.port}: connect: {reason}'
+            ) from None
         except (aiohttp.ClientError, OSError, ssl.SSLError, ValueError) as error:
             raise WebhookFailure(f'failed to call webhook: Post "{shown}": {error}') from None
         result = answer.get("response") if isinstance(answer, dict) else None
