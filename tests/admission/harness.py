@@ -67,9 +67,18 @@ class AdmissionCluster:
         return self
 
     def install_webhooks(self, failure_policy: str = "Fail") -> None:
+        """Apply the shipped configurations with `failure_policy`, keeping a caBundle already patched in."""
         for configuration in webhook_configurations():
+            existing = self.sandbox.get(
+                configuration["apiVersion"], configuration["kind"], "destinations-operator"
+            )
+            bundles = {
+                w["name"]: w["clientConfig"].get("caBundle") for w in (existing or {}).get("webhooks", [])
+            }
             for webhook in configuration["webhooks"]:
                 webhook["failurePolicy"] = failure_policy
+                if bundles.get(webhook["name"]):
+                    webhook["clientConfig"]["caBundle"] = bundles[webhook["name"]]
             self.sandbox.apply(configuration)
 
     def wait_for_ca_bundle(self) -> None:
