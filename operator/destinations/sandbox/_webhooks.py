@@ -252,9 +252,8 @@ class Webhooks:
             reason = (
                 "connection refused" if isinstance(error.os_error, ConnectionRefusedError) else error.os_error
             )
-            raise WebhookFailure(
-                f'failed to call webhook: Post "{shown}": dial tcp {error.host}:{error.port}: connect: {reason}'
-            ) from None
+            where = f"dial tcp {error.host}:{error.port}: connect: {reason}"
+            raise WebhookFailure(f'failed to call webhook: Post "{shown}": {where}') from None
         except (aiohttp.ClientError, OSError, ssl.SSLError, ValueError) as error:
             raise WebhookFailure(f'failed to call webhook: Post "{shown}": {error}') from None
         result = answer.get("response") if isinstance(answer, dict) else None
