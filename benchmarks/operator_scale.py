@@ -67,6 +67,12 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def setup(client: httpx.Client, jobs: int) -> None:
     client.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}).raise_for_status()
     client.post(
@@ -154,7 +160,7 @@ def sleeping_count(client: httpx.Client) -> int:
     return sum(1 for item in items if (item.get("status") or {}).get("phase") == "Sleeping")
 
 
-def measure_operator(sandbox: Sandbox, workdir: Path, jobs: int) -> tuple[float, float, int]:
+def measure_operator(sandbox: Sandbox, workdir: Path, jobs: int) -> tuple[float, float, int, float]:
     kubeconfig = sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
     environment = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     log = (workdir / "operator.log").open("wb")
@@ -182,6 +188,7 @@ def measure_operator(sandbox: Sandbox, workdir: Path, jobs: int) -> tuple[float,
             if time.perf_counter() - started > 900:
                 raise TimeoutError("not every job reached Sleeping within 15 minutes")
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid)
         loop.run_until_complete(asyncio.sleep(2))  # settle: the idle operator's memory
         peak = max(peak, peak_rss_mib(process.pid))
     finally:
@@ -197,7 +204,7 @@ def measure_operator(sandbox: Sandbox, workdir: Path, jobs: int) -> tuple[float,
         if record.user == OPERATOR_USER and record.verb in ("create", "update", "patch", "delete")
     )
     client.close()
-    return peak, elapsed, writes
+    return peak, elapsed, writes, cpu
 
 
 def measure_bare_kopf(sandbox: Sandbox, workdir: Path, jobs: int) -> float:
@@ -243,10 +250,11 @@ def main() -> int:
             users={OPERATOR_USER: "operator-bench-token"},
         )
         with Sandbox(config) as sandbox:
-            operator_peak, elapsed, writes = measure_operator(sandbox, workdir, args.jobs)
+            operator_peak, elapsed, writes, cpu = measure_operator(sandbox, workdir, args.jobs)
             baseline_peak = measure_bare_kopf(sandbox, workdir, args.jobs)
     print(f"jobs: {args.jobs}")
     print(f"time until every job ran once and sleeps: {elapsed:.1f} s ({args.jobs / elapsed:.0f} jobs/s)")
+    print(f"operator CPU time meanwhile: {cpu:.1f} s")
     print(f"operator peak RSS: {operator_peak:.0f} MiB")
     print(f"bare kopf operator watching the same objects: {baseline_peak:.0f} MiB")
     print(f"ratio: {operator_peak / baseline_peak:.2f}x")

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.sandbox import wait_until
 from tests.operator.harness import OperatorCluster, operator_cluster
 
 
@@ -32,4 +31,5 @@ def test_a_due_run_is_queued_while_the_cap_is_reached_then_runs(cluster: Operato
     assert "limit of concurrent runs" in queued["message"]
     cluster.wait_for(namespace, _succeeded, "the second job's run", name="second", timeout=40)
     assert _succeeded(cluster.status(namespace))
-    wait_until(lambda: len(cluster.pods(namespace)) == 2, message="one pod per job")
+    names = sorted(pod["metadata"]["name"] for pod in cluster.pods(namespace))
+    assert names == ["export-run-1", "second-run-1"]

@@ -2,7 +2,9 @@
 
 kopf watches; this client writes. Keeping the writes here, few and explicit, is what lets the tests
 count them: a status merge patch, a pod create or delete, an Event, a finalizer patch, a purge.
-It authenticates with the same `kopf.ConnectionInfo` kopf logged in with (kubeconfig or in-cluster).
+It authenticates with the same `kopf.ConnectionInfo` kopf logged in with (kubeconfig or in-cluster),
+over aiohttp like kopf itself: with 1,000 jobs the client's own overhead is most of the operator's CPU
+time, and aiohttp's is a fraction of httpx's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ssl
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import kopf
 
 from destinations import API_VERSION
@@ -60,38 +62,51 @@ class KubeClient:
     """The operator's API calls; every method raises `KubeError` on failure."""
 
     def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30) -> None:
-        headers = {"User-Agent": "destinations-operator"}
+        self._server = info.server.rstrip("/")
+        self._headers = {"User-Agent": "destinations-operator"}
         if info.token:
-            headers["Authorization"] = f"Bearer {info.token}"
-        auth = httpx.BasicAuth(info.username, info.password or "") if info.username else None
-        self._client = httpx.AsyncClient(
-            base_url=info.server,
-            headers=headers,
-            auth=auth,
-            verify=_ssl_context(info),
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-        )
+            self._headers["Authorization"] = f"Bearer {info.token}"
+        self._auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username else None
+        self._ssl = _ssl_context(info)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop (aiohttp binds a session to its loop).
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                auth=self._auth,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+            )
+        return self._session
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def _request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Json:
-        content = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": content_type} if content is not None else {}
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
         try:
-            response = await self._client.request(method, path, content=content, headers=headers)
-        except httpx.HTTPError as error:
+            async with self._client().request(
+                method, self._server + path, data=data, headers=headers
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as error:
             raise KubeError(0, f"{method} {path}: {error!r}") from None
-        if response.status_code >= 400:
+        if status >= 400:
             try:
-                message = str(response.json().get("message") or response.text)
-            except ValueError:
-                message = response.text
-            raise KubeError(response.status_code, f"{method} {path}: {message}")
-        result: Json = response.json() if response.content else {}
+                message = str(json.loads(text).get("message") or text)
+            except (ValueError, AttributeError):
+                message = text
+            raise KubeError(status, f"{method} {path}: {message}")
+        result: Json = json.loads(text) if text else {}
         return result
 
     # --- custom resources ----------------------------------------------------------------------
