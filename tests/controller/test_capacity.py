@@ -28,3 +28,11 @@ def test_a_freed_slot_wakes_the_queue_once() -> None:
     slots.update("a", False)
     assert woken == [1]
     assert slots.available_to("b")
+
+
+def test_without_a_cap_nobody_is_woken() -> None:
+    woken: list[int] = []
+    slots = RunSlots(0, on_release=lambda: woken.append(1))
+    slots.update("a", True)
+    slots.update("a", False)
+    assert woken == []

@@ -39,6 +39,19 @@ def test_happy_path_delivers_records_and_sleeps_until_the_next_run(cluster: Oper
     assert any(entry["event"] == "Synced" for entry in sleeping["history"])
 
 
+def test_created_by_annotation_is_copied_into_the_status(cluster: OperatorCluster) -> None:
+    namespace = cluster.namespace("author")
+    cluster.secret(namespace)
+    cluster.authorization(namespace)
+    manifest = cluster.job_manifest(namespace, schedule={"every": "1h"})
+    manifest["metadata"]["annotations"] = {"destinations.dev/created-by": "alice@example.com"}
+    cluster.create(JOBS.format(namespace=namespace), manifest)
+
+    status = cluster.wait_for(namespace, lambda s: s.get("createdBy"), "createdBy")
+
+    assert status["createdBy"] == "alice@example.com"
+
+
 def test_failing_runs_back_off_into_failed_and_run_now_resumes_the_job(cluster: OperatorCluster) -> None:
     namespace = "failing"
     cluster.provider.behaviours[namespace].mode = "fail"
@@ -137,6 +150,17 @@ def test_pod_deleted_mid_run_is_an_error(cluster: OperatorCluster) -> None:
     cluster.wait_for_events(namespace, "Error")
 
 
+def test_evicted_pod_mid_run_is_an_error(cluster: OperatorCluster) -> None:
+    namespace = cluster.setup("evicted", source_query={"delay": 20}, retry={"initialBackoff": "1h"})
+    running = cluster.wait_for(namespace, lambda s: s.get("currentRun"), "a run in flight")
+
+    cluster.sandbox.evict_pod(namespace, running["currentRun"]["pod"])
+
+    status = cluster.wait_for(namespace, lambda s: _last_result(s) == "failed", "the run to fail")
+    assert "evicted" in status["lastRun"]["message"]
+    assert status["consecutiveErrors"] == 1
+
+
 def test_job_created_before_its_authorization_waits_then_runs(cluster: OperatorCluster) -> None:
     namespace = cluster.namespace("early")
     cluster.secret(namespace)
@@ -166,6 +190,21 @@ def test_unhealthy_authorization_names_the_missing_secret(cluster: OperatorClust
     assert "'missing'" in status["message"]
     assert status["conditions"][0]["type"] == "Ready"
     assert status["conditions"][0]["status"] == "False"
+
+
+def test_authorization_turns_healthy_when_its_secret_appears(cluster: OperatorCluster) -> None:
+    namespace = cluster.namespace("latesecret")
+    cluster.authorization(namespace)
+    path = f"{AUTHORIZATIONS.format(namespace=namespace)}/hook"
+
+    def health() -> str:
+        return str((cluster.api.get(path).json().get("status") or {}).get("health"))
+
+    wait_until(lambda: health() == "Unhealthy", timeout=20, message="Unhealthy without its Secret")
+
+    cluster.secret(namespace)
+
+    wait_until(lambda: health() == "Healthy", timeout=20, message="Healthy once the Secret exists")
 
 
 def test_authorization_deletion_is_held_while_a_job_uses_it(cluster: OperatorCluster) -> None:

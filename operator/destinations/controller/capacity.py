@@ -34,4 +34,5 @@ class RunSlots:
             self._holders.add(holder)
         elif holder in self._holders:
             self._holders.discard(holder)
-            self._on_release()
+            if self.limit:  # without a cap nobody queues
+                self._on_release()
