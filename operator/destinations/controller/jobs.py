@@ -426,6 +426,7 @@ class JobRunner:
             ),
             image=controller.settings.sync_image,
             image_pull_policy=controller.settings.sync_image_pull_policy,
+            default_resources=controller.settings.sync_resources,
         )
         try:
             await controller.kube.create_pod(namespace, pod)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from typing import Any
 
@@ -67,6 +68,8 @@ class Operator:
             namespaces=list(settings.namespaces),
             standalone=settings.peering is None,
             peering_name=settings.peering,
+            # Peers of equal priority all pause (kopf's rule); a random one lets exactly one replica lead.
+            priority=random.randint(1, 1_000_000) if settings.peering else None,
             liveness_endpoint=liveness,
             stop_flag=stop_flag,
             ready_flag=ready_flag,

@@ -9,6 +9,7 @@ secrets in it) travels in one environment variable.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,13 @@ def render_sync_pod(
     *,
     image: str,
     image_pull_policy: str = "IfNotPresent",
+    default_resources: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The Pod manifest of run `run` of the job."""
+    """The Pod manifest of run `run` of the job.
+
+    Resources: the job's podTemplate.resources, else the operator's `default_resources`, else
+    DEFAULT_RESOURCES.
+    """
     overrides = spec.pod_template
     request = RunRequest(
         namespace=job.namespace,
@@ -142,7 +148,9 @@ def render_sync_pod(
         "resources": (
             overrides.resources.model_dump(by_alias=True)
             if overrides and overrides.resources
-            else DEFAULT_RESOURCES
+            else {
+                section: dict(values) for section, values in (default_resources or DEFAULT_RESOURCES).items()
+            }
         ),
         "securityContext": {
             "allowPrivilegeEscalation": False,

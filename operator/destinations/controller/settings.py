@@ -7,6 +7,7 @@ base set the environment variables; `destinations operator --help` lists both.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class OperatorSettings:
     sync_image: str = DEFAULT_IMAGE
     """The image of sync pods."""
     sync_image_pull_policy: str = "IfNotPresent"
+    sync_resources: Mapping[str, Mapping[str, str]] | None = None
+    """Default resources of sync containers (`{"requests": {...}, "limits": {...}}`); a job's
+    podTemplate.resources wins. None uses the built-in defaults of destinations.controller.pods."""
     default_purge_after: timedelta | None = timedelta(days=90)
     """Used when a job omits purgeAfter; None never purges."""
     max_concurrent_runs: int = 0
@@ -58,6 +62,7 @@ ENVIRONMENT: dict[str, str] = {
     "namespaces": "DESTINATIONS_NAMESPACES",
     "sync_image": "DESTINATIONS_SYNC_IMAGE",
     "sync_image_pull_policy": "DESTINATIONS_SYNC_IMAGE_PULL_POLICY",
+    "sync_resources": "DESTINATIONS_SYNC_RESOURCES",
     "default_purge_after": "DESTINATIONS_PURGE_AFTER",
     "max_concurrent_runs": "DESTINATIONS_MAX_CONCURRENT_RUNS",
     "metrics_port": "DESTINATIONS_METRICS_PORT",
@@ -87,6 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"image of sync pods (default {defaults.sync_image}) [{ENVIRONMENT['sync_image']}]",
     )
     parser.add_argument("--sync-image-pull-policy", choices=["Always", "IfNotPresent", "Never"])
+    parser.add_argument(
+        "--sync-resources",
+        help='default resources of sync pods as JSON, e.g. \'{"requests": {"cpu": "100m"}}\' '
+        f"[{ENVIRONMENT['sync_resources']}]",
+    )
     parser.add_argument(
         "--purge-after",
         dest="default_purge_after",
@@ -155,6 +165,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         )
     except ValueError as error:
         raise ValueError(f"purge-after: {error}") from None
+    sync_resources = _parse_resources(pick("sync_resources"))
     webhooks_text = pick("webhooks") or defaults.webhooks.value
     try:
         webhooks = WebhookMode(webhooks_text)
@@ -165,6 +176,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         namespaces=namespaces,
         sync_image=pick("sync_image") or defaults.sync_image,
         sync_image_pull_policy=pick("sync_image_pull_policy") or defaults.sync_image_pull_policy,
+        sync_resources=sync_resources,
         default_purge_after=purge_after,
         max_concurrent_runs=integer("max_concurrent_runs", defaults.max_concurrent_runs, 0),
         metrics_port=integer("metrics_port", defaults.metrics_port, 0),
@@ -177,6 +189,25 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         peering=pick("peering"),
         verbose=bool(getattr(args, "verbose", None)),
     )
+
+
+def _parse_resources(text: str | None) -> dict[str, dict[str, str]] | None:
+    """Read `{"requests": {...}, "limits": {...}}` (quantities as strings); None when unset or empty."""
+    if text is None or not text.strip():
+        return None
+    accepted = 'a JSON object such as {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {...}}'
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError(f"sync-resources: {text!r} is not JSON; expected {accepted}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"sync-resources: {text!r} is not {accepted}")
+    resources: dict[str, dict[str, str]] = {}
+    for section, quantities in value.items():
+        if section not in ("requests", "limits") or not isinstance(quantities, dict):
+            raise ValueError(f"sync-resources: {section!r} is not accepted; expected {accepted}")
+        resources[section] = {str(name): str(quantity) for name, quantity in quantities.items()}
+    return resources or None
 
 
 def describe(settings: OperatorSettings) -> str:
