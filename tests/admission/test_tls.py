@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from destinations.controller.admission import make_serving_certificate
+from destinations.certificates import make_serving_certificate
 from tests.admission.harness import SERVICE_HOST, AdmissionCluster, admission_cluster, webhook_configurations
 
 

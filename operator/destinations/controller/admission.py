@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-import ipaddress
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -46,13 +45,10 @@ from typing import Any
 
 import kopf
 from croniter import croniter
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from destinations.api.durations import format_duration, parse_duration
 from destinations.api.models import AuthMethod, AuthorizationSpec
+from destinations.certificates import make_serving_certificate
 from destinations.controller.health import credentials_or_problem, parse_authorization
 from destinations.controller.jobs import ACTIVE_PHASES
 from destinations.controller.kube import GROUP, VERSION, KubeClient, KubeError, core_path, custom_path
@@ -541,91 +537,12 @@ def register_admission_handlers(
 # ------------------------------------------------------------------------------------------ serving
 
 
-@dataclass(frozen=True)
-class ServingCertificate:
-    """A CA and the serving certificate it signed (PEM)."""
-
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-
-    def write(self, directory: Path) -> tuple[Path, Path, Path]:
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = (directory / "tls.crt", directory / "tls.key", directory / "ca.crt")
-        paths[0].write_bytes(self.cert_pem + self.ca_pem)
-        paths[1].write_bytes(self.key_pem)
-        paths[1].chmod(0o600)
-        paths[2].write_bytes(self.ca_pem)
-        return paths
-
-
 def _dns_names(host: str) -> list[str]:
     """`svc.ns.svc` also answers as `svc.ns`, `svc.ns.svc.cluster.local` (what clients may ask for)."""
     names = [host]
     if host.endswith(".svc"):
         names += [host.removesuffix(".svc"), host + ".cluster.local"]
     return names
-
-
-def make_serving_certificate(
-    hosts: Sequence[str], valid_for: timedelta = timedelta(days=365)
-) -> ServingCertificate:
-    """A throw-away CA and a serving certificate for `hosts` (DNS names or IP addresses)."""
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = now - timedelta(minutes=5), now + valid_for
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "destinations-operator-webhook-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return ServingCertificate(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
 
 
 CONFIGURATION_KINDS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
