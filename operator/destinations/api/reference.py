@@ -6,14 +6,13 @@ file is stale, so the docs cannot drift from the models.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from destinations.api import crds
 from destinations.api.durations import DURATION_PATTERN
+from destinations.api.generated_docs import print_or_write
 
 INTRODUCTION = """\
 # API reference: `destinations.dev/v1`
@@ -101,15 +100,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m destinations.api.reference", description=__doc__)
-    parser.add_argument("--write", metavar="FILE", type=Path, help="write to FILE instead of printing")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(render())
-    else:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(render(), encoding="utf-8")
-    return 0
+    return print_or_write(render, argv, prog="python -m destinations.api.reference", description=__doc__)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ the provider and job type; otherwise a minimal job with the required config fiel
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from destinations.api.durations import format_duration
+from destinations.api.generated_docs import print_or_write
 from destinations.api.models import SECRET_KEYS, JobType
 from destinations.providers.base import Provider
 from destinations.providers.catalog import load_catalog
@@ -262,15 +262,9 @@ def _anchor(provider: Provider) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m destinations.providers.reference", description=__doc__)
-    parser.add_argument("--write", metavar="FILE", type=Path, help="write to FILE instead of printing")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(render())
-    else:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(render(), encoding="utf-8")
-    return 0
+    return print_or_write(
+        render, argv, prog="python -m destinations.providers.reference", description=__doc__
+    )
 
 
 if __name__ == "__main__":
