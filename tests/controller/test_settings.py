@@ -61,6 +61,7 @@ def test_flags_win_over_environment_variables() -> None:
         ({"DESTINATIONS_MAX_CONCURRENT_RUNS": "-1"}, "max-concurrent-runs: -1 must be at least 0"),
         ({"DESTINATIONS_PURGE_AFTER": "soon"}, "purge-after: 'soon' is not a duration"),
         ({"DESTINATIONS_WEBHOOKS": "on"}, "webhooks: 'on' is not one of off, managed, external"),
+        ({"DESTINATIONS_NAMESPACES": "team-*"}, "namespace: 'team-\\*' is not a namespace name"),
         ({"DESTINATIONS_SYNC_RESOURCES": "{cpu"}, "sync-resources: '{cpu' is not JSON"),
         ({"DESTINATIONS_SYNC_RESOURCES": '{"cpu": "1"}'}, "sync-resources: 'cpu' is not accepted"),
     ],

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from destinations.sandbox import RequestRecord, Sandbox
-from tests.fixtures.rbac import load_operator_rbac
+from tests.fixtures.rbac import load_operator_rbac, record_operator_requests
 from tests.fixtures.sandbox import SandboxApi, wait_until
 
 OPERATOR_USER = "system:serviceaccount:destinations-system:destinations-operator"
@@ -350,9 +350,11 @@ def operator_cluster(workdir: Path, *operator_args: str) -> Iterator[OperatorClu
     cluster = OperatorCluster(workdir, *operator_args)
     try:
         yield cluster
-        # Discovery (GET /api, /apis/...) is granted to all authenticated users by system:discovery.
-        requests = [record for record in cluster.operator_requests() if record.resource]
-        refused = load_operator_rbac().refused(requests)
-        assert refused == [], f"requests the ClusterRole in manifests/ does not allow: {refused}"
     finally:
         cluster.close()
+    # After close: the operator has stopped, so its watches have ended and are in the request log too.
+    # Discovery (GET /api, /apis/...) is granted to all authenticated users by system:discovery.
+    requests = [record for record in cluster.operator_requests() if record.resource]
+    refused = load_operator_rbac().refused(requests)
+    assert refused == [], f"requests the ClusterRole in manifests/ does not allow: {refused}"
+    record_operator_requests(requests)

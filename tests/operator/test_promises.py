@@ -53,6 +53,18 @@ def test_every_request_the_operator_made_is_allowed_by_the_cluster_role(
 ) -> None:
     namespace = cluster.setup("rbac", schedule={"once": True}, purgeAfter="1s")
     wait_until(lambda: cluster.get_job(namespace) is None, timeout=40, message="the once job to be purged")
+    # Deleting the Authorization makes the operator release its finalizer: the last kind of write.
+    cluster.api.delete(f"/apis/destinations.dev/v1/namespaces/{namespace}/authorizations/hook")
+    wait_until(
+        lambda: (
+            cluster.api.get(
+                f"/apis/destinations.dev/v1/namespaces/{namespace}/authorizations/hook"
+            ).status_code
+            == 404
+        ),
+        timeout=20,
+        message="the Authorization to be released",
+    )
 
     # Discovery (GET /api, /apis/<group>) is not a resource request: Kubernetes' default
     # system:discovery role grants it to every authenticated user, so the ClusterRole need not.

@@ -25,8 +25,8 @@ def test_operator_may_patch_job_status(operator_rbac: OperatorRbac) -> None:
     assert operator_rbac.allowed("patch", "destinations.dev", "destinationjobs", "status")
 
 
-def test_operator_may_read_pod_logs_but_not_exec_into_pods(operator_rbac: OperatorRbac) -> None:
-    assert operator_rbac.allowed("get", "", "pods", "log")
+def test_operator_may_neither_read_pod_logs_nor_exec_into_pods(operator_rbac: OperatorRbac) -> None:
+    assert not operator_rbac.allowed("get", "", "pods", "log")
     assert not operator_rbac.allowed("create", "", "pods", "exec")
 
 

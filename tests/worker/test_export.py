@@ -125,6 +125,42 @@ def test_url_with_cursor_pagination_and_secret_headers_to_webhook(pod: WorkerPod
     assert len(receiver.records) == 12
 
 
+def test_jsonl_file_to_facebook(pod: WorkerPod) -> None:
+    write_jsonl(pod, "people.jsonl", PEOPLE)
+    pod.credentials = {"accessToken": TOKEN}
+    with FakeServer(FacebookAudience()) as graph:
+        done = pod.run(
+            job(
+                "facebook",
+                "export",
+                {"audienceId": "123456", "identifiers": {"EMAIL": "email", "PHONE": "phone"}},
+                source=file_endpoint("people.jsonl"),
+            ),
+            method="oauth2",
+            endpoint=graph.url,
+        )
+    assert done.exit_code == 0, done.report
+    assert done.records["read"] == 12 and done.records["added"] == 12
+    (upload,) = [r.json()["payload"] for r in graph.requests if r.method == "POST"]
+    assert upload["schema"] == ["EMAIL", "PHONE"] and len(upload["data"]) == 12
+
+
+def test_url_to_mailchimp(pod: WorkerPod) -> None:
+    def lines(request: Request) -> Response:
+        return Response(200, "".join(json.dumps(p) + "\n" for p in PEOPLE))
+
+    pod.credentials = {"apiKey": API_KEY}
+    with FakeServer(lines) as source, FakeServer(audience := MailchimpAudience()) as server:
+        done = pod.run(
+            job("mailchimp", "export", {"listId": "abc123"}, source={"url": {"url": source.url + "/people"}}),
+            method="apiKey",
+            endpoint=f"{server.url}/3.0",
+        )
+    assert done.exit_code == 0, done.report
+    assert done.records["read"] == 12 and done.records["added"] == 12
+    assert sorted(audience.members) == sorted(p["email"] for p in PEOPLE)
+
+
 @pytest.mark.postgres
 def test_postgres_query_to_webhook(pod: WorkerPod, postgres_dsn: str) -> None:
     seed_people(postgres_dsn)

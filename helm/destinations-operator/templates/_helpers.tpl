@@ -63,58 +63,49 @@ The operator's permissions, split by scope so a namespaced install can grant the
 namespace. Together they are exactly the rules of manifests/base/rbac.yaml (tests/shipping checks it).
 */}}
 {{- define "destinations.namespacedRules" -}}
-# The custom resources: watched, patched (finalizers, kopf's progress annotations), purged.
+# The custom resources: watched; Authorizations' finalizer patched while in use; finished jobs purged.
 - apiGroups: [destinations.dev]
-  resources: [destinationjobs, authorizations]
-  verbs: [get, list, watch, patch, update, delete]
+  resources: [destinationjobs]
+  verbs: [list, watch, delete]
+- apiGroups: [destinations.dev]
+  resources: [authorizations]
+  verbs: [list, watch, patch]
 - apiGroups: [destinations.dev]
   resources: [destinationjobs/status, authorizations/status]
-  verbs: [get, patch, update]
-# Sync pods: one per run, read for their result, deleted by history limits and purge.
+  verbs: [patch]
+# Sync pods: one per run, read for their result (and on restart), deleted by history limits.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
-- apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
 # Authorization health: the referenced Secret exists and holds the method's keys; re-checked on change.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
-# Kubernetes Events on jobs and authorizations.
+# Kubernetes Events on jobs and authorizations (core v1, as kopf and the operator post them).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}
 
 {{- define "destinations.clusterRules" -}}
-# kopf: namespace scanning and resource discovery.
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [list, watch]
+# kopf: resource discovery. (Namespaces are named exactly, never by glob: kopf need not watch them.)
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
 {{- end }}
 
 {{- define "destinations.peeringRules" -}}
-# A standby replica (replicas > 1): kopf peering, and leases for leader election.
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, patch, update]
+# A standby replica (replicas > 1): kopf peering.
 - apiGroups: [kopf.dev]
   resources: [clusterkopfpeerings, kopfpeerings]
   verbs: [get, list, watch, patch]
 {{- end }}
 
 {{- define "destinations.webhookRules" -}}
-# Admission webhooks in managed mode: the operator creates/patches its configurations' caBundle.
+# Admission webhooks in managed mode: the operator keeps its configurations' caBundle current.
 - apiGroups: [admissionregistration.k8s.io]
   resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, patch]
 {{- end }}
 
 {{/* One admission webhook of the configurations; the paths are the operator's handler ids. */}}

@@ -1,4 +1,4 @@
-"""A thin asynchronous Kubernetes client: exactly the calls the operator makes, over one httpx pool.
+"""A thin asynchronous Kubernetes client: exactly the calls the operator makes, over one aiohttp session.
 
 kopf watches; this client writes. Keeping the writes here, few and explicit, is what lets the tests
 count them: a status merge patch, a pod create or delete, an Event, a finalizer patch, a purge.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -165,6 +166,12 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         )
     except ValueError as error:
         raise ValueError(f"purge-after: {error}") from None
+    for namespace in namespaces:
+        # Exact names only: a glob would make kopf watch Namespaces, which the ClusterRole does not grant.
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+            raise ValueError(
+                f"namespace: {namespace!r} is not a namespace name (lower-case letters, digits, '-')"
+            )
     sync_resources = _parse_resources(pick("sync_resources"))
     webhooks_text = pick("webhooks") or defaults.webhooks.value
     try:
