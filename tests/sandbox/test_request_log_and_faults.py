@@ -94,3 +94,10 @@ def test_dropped_watches_end_the_stream(sandbox: Sandbox, sandbox_api: SandboxAp
 def test_faults_can_be_set_over_http(sandbox_api: SandboxApi) -> None:
     response = sandbox_api.request("PUT", "/sandbox/v1/faults", content="latency=1ms@0.5,seed=3")
     assert response.json() == {"faults": "latency=1ms@0.5,seed=3"}
+
+
+def test_faults_can_target_one_caller_and_spare_the_others(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+    sandbox.set_faults("error=1,user=system:serviceaccount:destinations-system:destinations-operator")
+    assert sandbox_api.get(CONFIGMAPS).status_code == 200  # the test's own admin user is spared
+    sandbox.set_faults("error=1,user=sandbox-admin")
+    assert sandbox_api.get(CONFIGMAPS).status_code == 500

@@ -72,6 +72,8 @@ _FALLBACK_SCHEDULE = Schedule(every=timedelta(hours=1))
 #: A wake-up a hair late is harmless; one a hair early would just loop once more.
 _TIMER_SLACK_SECONDS = 0.05
 _WRITE_RETRY_SECONDS = (1, 2, 5, 10, 30)
+#: API answers worth another try: unreachable (0), throttled, and the server's transient errors.
+_TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 #: Phases in which a job still needs its Authorization (its deletion is refused meanwhile).
 ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING, Phase.SLEEPING, Phase.PAUSED})
 
@@ -379,12 +381,7 @@ class JobRunner:
             if self._stopped:
                 return
             if isinstance(action, PostEvent):
-                try:
-                    await kube.post_event(
-                        self.view.involved_object(), action.reason, action.message, action.type
-                    )
-                except KubeError as error:
-                    logger.warning("%s: event %s not posted: %s", self.label, action.reason, error)
+                await self._post_event(action)
             elif isinstance(action, DeletePod):
                 if action.pod_name in self._deleted_pods:
                     continue
@@ -403,6 +400,21 @@ class JobRunner:
                         logger.warning("%s: not purged: %s", self.label, error)
                         continue
                 self._stopped = True
+
+    async def _post_event(self, action: PostEvent) -> None:
+        """Post an Event, again after a transient API error; status.history keeps it regardless."""
+        for delay in (0, *_WRITE_RETRY_SECONDS[:2]):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self.controller.kube.post_event(
+                    self.view.involved_object(), action.reason, action.message, action.type
+                )
+                return
+            except KubeError as error:
+                logger.warning("%s: event %s not posted: %s", self.label, action.reason, error)
+                if error.status not in _TRANSIENT_STATUSES:
+                    return
 
     async def _create_pod(self, action: CreatePod, spec: Any) -> None:
         """Create the run's pod; 409 means it exists already (a restart): adopt it."""
@@ -428,29 +440,47 @@ class JobRunner:
             image_pull_policy=controller.settings.sync_image_pull_policy,
             default_resources=controller.settings.sync_resources,
         )
-        try:
-            await controller.kube.create_pod(namespace, pod)
-        except KubeError as error:
-            if error.status != 409:
-                self.push(RunLost(action.run, f"the sync pod could not be created: {error}"))
+        # A transient API error is not the run's fault: the pod is created again (same name, so never
+        # twice) before the run is given up as lost.
+        last_error: KubeError | None = None
+        for delay in (0, *_WRITE_RETRY_SECONDS):
+            if delay:
+                await asyncio.sleep(delay)
+            if self._stopped:
                 return
-            await self._adopt_existing_pod(action)
+            try:
+                await controller.kube.create_pod(namespace, pod)
+                return
+            except KubeError as error:
+                last_error = error
+                if error.status == 409:
+                    if await self._adopt_existing_pod(action):
+                        return
+                    continue  # a conflict but no pod: create it again
+                if error.status not in _TRANSIENT_STATUSES:
+                    break
+                logger.warning("%s: pod %s not created yet: %s", self.label, action.pod_name, error)
+        self.push(RunLost(action.run, f"the sync pod could not be created: {last_error}"))
 
-    async def _adopt_existing_pod(self, action: CreatePod) -> None:
+    async def _adopt_existing_pod(self, action: CreatePod) -> bool:
+        """Adopt the run's existing pod; False when there is none after all (try creating it again)."""
         try:
             body = await self.controller.kube.get_pod(self.view.namespace, action.pod_name)
         except KubeError as error:
+            if error.status == 404 or error.status in _TRANSIENT_STATUSES:
+                return False
             self.push(RunLost(action.run, f"the sync pod exists but cannot be read: {error}"))
-            return
+            return True
         owners = (body.get("metadata") or {}).get("ownerReferences") or []
         if not any(owner.get("uid") == self.view.uid for owner in owners):
             self.push(RunLost(action.run, f"pod {action.pod_name} belongs to an earlier job of this name"))
-            return
+            return True
         logger.info("%s: pod %s already exists; adopting it", self.label, action.pod_name)
         summary = summarize_pod(body)
         if summary is not None:
             self.controller.pods.setdefault(self.key, {})[summary.name] = summary
             self.observe_pod(summary, gone=False)
+        return True
 
     async def _write_status(self) -> None:
         """Patch only what changed since the last write; retried until it lands or the job is gone."""

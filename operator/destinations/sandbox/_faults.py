@@ -5,6 +5,8 @@
 - `latency=D@P`: delay a request by D (`20ms`, `1s`) with probability P (P defaults to 1).
 - `drop-watch=P`: close a watch stream with probability P per event sent (and per idle second).
 - `seed=N`: seed the random generator so a failing run can be replayed.
+- `user=NAME` (repeatable): inject faults into this caller's requests only, e.g. the operator's, so a
+  reliability test's own reads and writes stay clean.
 
 Faults never touch the sandbox's own `/sandbox/*` endpoints, so tests can always read the request log.
 """
@@ -39,6 +41,8 @@ class Faults:
     latency_rate: float = 0.0
     drop_watch: float = 0.0
     seed: int | None = None
+    users: frozenset[str] = frozenset()
+    """Callers whose requests get faults; empty means every caller."""
     random: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
@@ -61,14 +65,21 @@ class Faults:
                 faults.drop_watch = _probability(name, value)
             elif name == "seed":
                 faults.seed = int(value)
+            elif name == "user":
+                faults.users |= {value.strip()}
             else:
-                raise ValueError(f"unknown fault {name!r}; known: error, conflict, latency, drop-watch, seed")
+                raise ValueError(
+                    f"unknown fault {name!r}; known: error, conflict, latency, drop-watch, seed, user"
+                )
         faults.random = random.Random(faults.seed)
         return faults
 
     @property
     def active(self) -> bool:
         return bool(self.error or self.conflict or self.latency_rate or self.drop_watch)
+
+    def applies_to(self, username: str) -> bool:
+        return self.active and (not self.users or username in self.users)
 
     def roll(self, probability: float) -> bool:
         return probability > 0 and self.random.random() < probability
@@ -85,4 +96,5 @@ class Faults:
             parts.append(f"drop-watch={self.drop_watch}")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
+        parts.extend(f"user={user}" for user in sorted(self.users))
         return ",".join(parts)

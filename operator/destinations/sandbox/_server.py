@@ -160,7 +160,7 @@ class ApiServer:
         try:
             caller = self._authenticate(request)
             record["user"] = caller.username
-            await self._inject_faults(verb)
+            await self._inject_faults(verb, caller)
             response = await self._dispatch(request, route, verb, caller)
             code = response.status
             return response
@@ -208,9 +208,9 @@ class ApiServer:
             return Caller("system:anonymous", ("system:unauthenticated",))
         raise ApiError(401, "Unauthorized", "Unauthorized")
 
-    async def _inject_faults(self, verb: str) -> None:
+    async def _inject_faults(self, verb: str, caller: Caller) -> None:
         faults = self.faults
-        if not faults.active:
+        if not faults.applies_to(caller.username):
             return
         if faults.roll(faults.latency_rate):
             await asyncio.sleep(faults.latency_seconds)
@@ -283,7 +283,8 @@ class ApiServer:
             )
             return _json_response(status_object(201, "", "", None) | {"status": "Success"}, 201)
         if verb == "watch":
-            return await self._watch(request, resource_type, route)
+            drop_watch = self.faults.drop_watch if self.faults.applies_to(caller.username) else 0.0
+            return await self._watch(request, resource_type, route, drop_watch)
         if verb == "list":
             if route.namespace is None and resource_type.namespaced:
                 scope: str | None = None
@@ -452,7 +453,7 @@ class ApiServer:
     # --- watch -------------------------------------------------------------------------------
 
     async def _watch(
-        self, request: web.Request, resource_type: ResourceType, route: Route
+        self, request: web.Request, resource_type: ResourceType, route: Route, drop_watch: float
     ) -> web.StreamResponse:
         query = request.query
         store = self.cluster.store
@@ -531,10 +532,12 @@ class ApiServer:
                 await response.write(_DUMPS({"type": "ERROR", "object": error}).encode() + b"\n")
                 return response
             for line in initial:
-                if self.faults.roll(self.faults.drop_watch):
+                if self.faults.roll(drop_watch):
                     return response
                 await response.write(line)
-            await self._stream(response, watcher, render, bookmark if bookmarks else None, timeout)
+            await self._stream(
+                response, watcher, render, bookmark if bookmarks else None, timeout, drop_watch
+            )
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -548,6 +551,7 @@ class ApiServer:
         render: Callable[[str, Json], bytes],
         bookmark: Callable[[], bytes] | None,
         timeout: float | None,
+        drop_watch: float,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout is not None else None
@@ -569,12 +573,12 @@ class ApiServer:
             try:
                 change: Change | None = await asyncio.wait_for(watcher.queue.get(), wait)
             except TimeoutError:
-                if self.faults.roll(self.faults.drop_watch):
+                if self.faults.roll(drop_watch):
                     return
                 continue
             if change is None:
                 return  # the resource went away (its CRD was deleted)
-            if self.faults.roll(self.faults.drop_watch):
+            if self.faults.roll(drop_watch):
                 return
             await response.write(render(change.type, change.obj))
 
