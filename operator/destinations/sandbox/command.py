@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faults",
         default=None,
-        help="inject faults, e.g. error=0.05,conflict=0.02,latency=20ms@0.1,drop-watch=0.01,seed=1",
+        help="inject faults, e.g. error=0.05,conflict=0.02,latency=20ms@0.1,drop-watch=0.01,seed=1; "
+        "user=NAME (repeatable) limits them to that caller",
     )
     parser.add_argument(
         "--request-log", type=Path, default=None, help="append every API request as a JSON line to this file"
