@@ -261,6 +261,22 @@ def test_invalid_spec_is_stalled_with_a_message_naming_the_field_and_no_pod(clus
     assert not cluster.pods(namespace)
 
 
+def test_run_now_on_an_invalid_job_is_acknowledged_but_starts_nothing(cluster: OperatorCluster) -> None:
+    namespace = cluster.namespace("invalid-run-now")
+    cluster.secret(namespace)
+    cluster.authorization(namespace)
+    cluster.job(namespace, provider="nosuch")
+    cluster.wait_for(namespace, lambda s: s.get("reason") == "InvalidSpec", "the spec to be refused")
+
+    requested = cluster.run_now(namespace)
+
+    status = cluster.wait_for(namespace, lambda s: s.get("lastHandledRequestAt") == requested, "the echo")
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    assert "spec.provider" in stalled["message"]
+    assert not cluster.pods(namespace)
+
+
 def test_metrics_and_liveness_endpoints(cluster: OperatorCluster) -> None:
     namespace = cluster.setup("metrics")
     cluster.wait_for(namespace, lambda s: _last_result(s) == "succeeded", "a successful run")

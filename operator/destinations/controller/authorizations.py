@@ -230,7 +230,8 @@ class AuthorizationController:
         entry.status = authorization_status(
             before, check, now=self.clock(), generation=entry.generation, used_by=used_by
         )
-        await self._write_status(entry)
+        # Jobs are told before the status write: the in-memory status is what they consult, and a
+        # failed write (retried by the loop, with no new check) must not swallow the news.
         if check is not None and (before.health != entry.status.health or before.last_checked_at is None):
             logger.info(
                 "%s/%s: %s: %s", entry.namespace, entry.name, entry.status.health, entry.status.message
@@ -241,6 +242,7 @@ class AuthorizationController:
                 else AuthorizationNotReady(entry.status.message or "not healthy")
             )
             self.jobs.authorization_changed(entry.namespace, entry.name, observation)
+        await self._write_status(entry)
 
     async def _check(self, entry: AuthorizationEntry) -> CredentialCheck:
         parsed = parse_authorization(entry.spec, entry.namespace)

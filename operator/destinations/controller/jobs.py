@@ -53,6 +53,7 @@ from destinations.lifecycle import (
     Reason,
     RunFinished,
     RunLost,
+    RunNowRequested,
     RunTimedOut,
     TimerFired,
     decide,
@@ -330,7 +331,9 @@ class JobRunner:
             entry.spec if entry is not None else None,
             default_purge_after=settings.default_purge_after,
         )
-        if parsed.spec is None and not isinstance(observation, _RUN_OBSERVATIONS):
+        # Run observations and run-now requests pass through: the core finishes the run in flight and
+        # echoes the request, keeping the job Stalled with the problems it stored.
+        if parsed.spec is None and not isinstance(observation, (*_RUN_OBSERVATIONS, RunNowRequested)):
             observation = InvalidSpec(parsed.problems or "the spec does not validate")
         provider = load_catalog().get(parsed.spec.provider) if parsed.spec is not None else None
         problem = (
