@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from destinations.sandbox import AdmissionRequest, Caller
 from destinations.sandbox._resources import ResourceType
-from destinations.sandbox._webhooks import WebhookCall, rule_matches, selector_matches
+from destinations.sandbox._webhooks import rule_matches, selector_matches
 
 JOBS = ResourceType("destinations.dev", "v1", "destinationjobs", "DestinationJob", True, custom=True)
 RULE = {
@@ -15,8 +16,10 @@ RULE = {
 }
 
 
-def _call(operation: str = "CREATE", subresource: str = "") -> WebhookCall:
-    return WebhookCall(operation, JOBS, "team", "export", subresource, {}, None, "alice", (), "", False)
+def _call(operation: str = "CREATE", subresource: str = "") -> AdmissionRequest:
+    return AdmissionRequest(
+        operation, JOBS, "team", "export", subresource, {}, None, Caller("alice", ()), False
+    )
 
 
 def test_a_rule_matches_its_operations_only() -> None:

@@ -27,7 +27,7 @@ from ._resources import Registry, ResourceType, resource_types_of_crd
 from ._schema import apply_schema
 from ._selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from ._store import Store
-from ._webhooks import WebhookCall, Webhooks
+from ._webhooks import Webhooks
 
 Json = dict[str, Any]
 
@@ -129,37 +129,26 @@ class Cluster:
         options: Options,
         subresource: str = "",
     ) -> Json | None:
-        for hook in self.admission_hooks:
-            meta = (obj or old or {}).get("metadata") or {}
-            request = AdmissionRequest(
+        def request_for(current: Json | None) -> AdmissionRequest:
+            meta = (current or old or {}).get("metadata") or {}
+            return AdmissionRequest(
                 operation,
                 resource_type,
                 meta.get("namespace", ""),
                 meta.get("name", ""),
                 subresource,
-                obj,
+                current,
                 old,
                 options.caller,
                 options.dry_run,
             )
-            mutated = await hook(request)
+
+        for hook in self.admission_hooks:
+            mutated = await hook(request_for(obj))
             if mutated is not None and obj is not None:
                 obj = mutated
-        meta = (obj or old or {}).get("metadata") or {}
-        call = WebhookCall(
-            operation,
-            resource_type,
-            meta.get("namespace", ""),
-            meta.get("name", ""),
-            subresource,
-            obj,
-            old,
-            options.caller.username,
-            options.caller.groups,
-            options.caller.uid,
-            options.dry_run,
-        )
-        return await self.webhooks.admit(call, options.warnings)
+        # Registered webhooks see the object as the in-process hooks left it.
+        return await self.webhooks.admit(request_for(obj), options.warnings)
 
     def _check_schema(self, resource_type: ResourceType, obj: Json, options: Options) -> Json:
         if not resource_type.custom or resource_type.schema is None:

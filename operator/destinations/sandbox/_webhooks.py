@@ -26,15 +26,16 @@ import json
 import ssl
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from ._errors import ApiError, bad_request
 from ._patch import json_patch
-from ._resources import ResourceType
 from ._store import Store
+
+if TYPE_CHECKING:  # _cluster imports this module; the type is only needed for annotations
+    from ._cluster import AdmissionRequest
 
 Json = dict[str, Any]
 
@@ -43,23 +44,6 @@ VALIDATING_KEY = ("admissionregistration.k8s.io", "validatingwebhookconfiguratio
 _NAMESPACE_KEY = ("", "namespaces")
 DEFAULT_TIMEOUT_SECONDS = 10
 _OPTIONS_KIND = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
-
-
-@dataclass(frozen=True)
-class WebhookCall:
-    """One admission request as the webhooks see it (the sandbox's `AdmissionRequest` plus context)."""
-
-    operation: str
-    resource_type: ResourceType
-    namespace: str
-    name: str
-    subresource: str
-    obj: Json | None
-    old: Json | None
-    username: str
-    groups: tuple[str, ...]
-    uid: str
-    dry_run: bool
 
 
 class WebhookFailure(Exception):
@@ -105,7 +89,7 @@ def _resource_matches(patterns: list[str], plural: str, subresource: str) -> boo
     return False
 
 
-def rule_matches(rule: Mapping[str, Any], call: WebhookCall) -> bool:
+def rule_matches(rule: Mapping[str, Any], call: AdmissionRequest) -> bool:
     """One RuleWithOperations against the request: operation, group, version, resource and scope."""
     resource_type = call.resource_type
     operations = rule.get("operations") or []
@@ -147,7 +131,7 @@ class Webhooks:
             found.extend(w for w in configuration.get("webhooks") or [] if isinstance(w, dict))
         return found
 
-    def _applies(self, webhook: Json, call: WebhookCall) -> bool:
+    def _applies(self, webhook: Json, call: AdmissionRequest) -> bool:
         if call.resource_type.group == "admissionregistration.k8s.io":
             return False  # kube-apiserver never sends webhook configurations to webhooks
         if not any(rule_matches(rule, call) for rule in webhook.get("rules") or []):
@@ -168,7 +152,7 @@ class Webhooks:
             if candidate is not None
         )
 
-    async def admit(self, call: WebhookCall, warnings: list[str]) -> Json | None:
+    async def admit(self, call: AdmissionRequest, warnings: list[str]) -> Json | None:
         """Run the mutating then the validating webhooks; the (possibly patched) object, or raise ApiError."""
         obj = call.obj
         for mutating in (True, False):
@@ -189,7 +173,7 @@ class Webhooks:
                     obj = _patched(obj, response, str(webhook.get("name", "")))
         return obj
 
-    async def _call_with_policy(self, webhook: Json, call: WebhookCall) -> Json | None:
+    async def _call_with_policy(self, webhook: Json, call: AdmissionRequest) -> Json | None:
         name = str(webhook.get("name", ""))
         try:
             return await self._call(webhook, call)
@@ -221,7 +205,7 @@ class Webhooks:
             )
         return f"https://{address}{path}", shown, server_name
 
-    async def _call(self, webhook: Json, call: WebhookCall) -> Json:
+    async def _call(self, webhook: Json, call: AdmissionRequest) -> Json:
         timeout = int(webhook.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
         client_config = webhook.get("clientConfig") or {}
         url, shown, server_name = self._target(client_config, timeout)
@@ -280,7 +264,7 @@ def _ssl_context(ca_bundle: Any) -> ssl.SSLContext:
     return context
 
 
-def _review(call: WebhookCall) -> Json:
+def _review(call: AdmissionRequest) -> Json:
     resource_type = call.resource_type
     group_version_kind = {
         "group": resource_type.group,
@@ -300,7 +284,11 @@ def _review(call: WebhookCall) -> Json:
         "requestResource": group_version_resource,
         "name": call.name,
         "operation": call.operation,
-        "userInfo": {"username": call.username, "uid": call.uid, "groups": list(call.groups)},
+        "userInfo": {
+            "username": call.caller.username,
+            "uid": call.caller.uid,
+            "groups": list(call.caller.groups),
+        },
         "object": call.obj,
         "oldObject": call.old,
         "dryRun": call.dry_run,
