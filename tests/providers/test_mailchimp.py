@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from typing import Any
 
@@ -46,14 +47,33 @@ def basic_password(request: Request) -> str | None:
 
 
 class Audience:
-    """A Mailchimp audience: batch subscribe/update with per-member errors, members paging."""
+    """A Mailchimp audience as the Marketing API documents it.
 
-    def __init__(self, existing: set[str] | None = None) -> None:
-        self.members: dict[str, str] = dict.fromkeys(existing or set(), "subscribed")
-        self.in_flight = 0
-        self.most_in_flight = 0
+    - Members are known by the MD5 of the lower-cased address (the subscriber hash).
+    - Batch subscribe creates new members with the `status` sent; with `update_existing: false` an
+      existing member is an `ERROR_CONTACT_EXISTS` error, with `true` its status *is changed* to the
+      one sent, except that unsubscribed, cleaned and compliance-state members cannot be subscribed
+      again ("is in a compliance state … and cannot be subscribed").
+    - "Add or update list member" (PUT …/members/{subscriber_hash}) applies `status_if_new` to new
+      members only and changes an existing member's status only when `status` is sent.
+    - Permanently deleted ("forgotten") addresses cannot be re-imported by either call.
+    """
+
+    def __init__(
+        self,
+        existing: set[str] | dict[str, str] | None = None,
+        *,
+        compliance: set[str] = frozenset(),  # type: ignore[assignment]
+        forgotten: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        statuses = existing if isinstance(existing, dict) else dict.fromkeys(existing or (), "subscribed")
+        self.members: dict[str, str] = {email.lower(): status for email, status in statuses.items()}
+        """Lower-cased address → subscription status."""
+        self.merge_fields: dict[str, dict[str, Any]] = {email: {} for email in self.members}
+        self.tags: dict[str, set[str]] = {email: set() for email in self.members}
+        self.compliance = {email.lower() for email in compliance}
+        self.forgotten = {email.lower() for email in forgotten}
         self._lock = threading.Lock()
-        self.gate = threading.Barrier(1)
 
     def __call__(self, request: Request) -> Response:
         if basic_password(request) != API_KEY:
@@ -66,53 +86,102 @@ class Audience:
             return self._batch(request.json())
         if request.method == "GET" and request.path == "/3.0/lists/abc123/members":
             return self._page(int(request.query["count"]), int(request.query["offset"]))
+        parts = request.path.split("/")
+        if parts[:5] == ["", "3.0", "lists", "abc123", "members"] and len(parts) >= 6:
+            if request.method == "PUT" and len(parts) == 6:
+                return self._put(parts[5], request.json())
+            if request.method == "POST" and parts[6:] == ["tags"]:
+                return self._tag(parts[5], request.json())
+        return problem(404, "Resource Not Found", "The requested resource could not be found.")
+
+    def _batch(self, body: dict[str, Any]) -> Response:
+        if len(body["members"]) > 500:
+            return problem(400, "Invalid Resource", "too many members")
+        new, updated, errors = [], [], []
+        for member in body["members"]:
+            email = member["email_address"]
+            key = email.strip().lower()
+
+            def error(code: str, text: str, email: str = email) -> None:
+                errors.append({"email_address": email, "error": text, "error_code": code})
+
+            with self._lock:
+                if "@" not in email:
+                    error(
+                        "ERROR_GENERIC", f"{email} looks fake or invalid, please enter a real email address."
+                    )
+                elif key in self.forgotten:
+                    error("ERROR_GENERIC", f"{email} was permanently deleted and cannot be re-imported.")
+                elif key not in self.members:
+                    self.members[key] = member["status"]
+                    self.merge_fields[key] = dict(member.get("merge_fields", {}))
+                    self.tags[key] = set(member.get("tags", []))
+                    new.append({"email_address": email, "status": member["status"]})
+                elif body.get("update_existing") is not True:
+                    error(
+                        "ERROR_CONTACT_EXISTS",
+                        f"{email} is already a list member. Use PUT to insert or update list members.",
+                    )
+                elif not self._may_change(key, member["status"]):
+                    error("ERROR_GENERIC", COMPLIANCE.format(email=email))
+                else:
+                    self.members[key] = member["status"]
+                    self.merge_fields[key].update(member.get("merge_fields", {}))
+                    updated.append({"email_address": email, "status": member["status"]})
         return Response(
-            404,
+            200,
             {
-                "title": "Resource Not Found",
-                "detail": "The requested resource could not be found.",
-                "status": 404,
+                "new_members": new,
+                "updated_members": updated,
+                "errors": errors,
+                "total_created": len(new),
+                "total_updated": len(updated),
+                "error_count": len(errors),
             },
         )
 
-    def _batch(self, body: dict[str, Any]) -> Response:
+    def _may_change(self, key: str, status: str) -> bool:
+        """Nobody can be subscribed again once unsubscribed, cleaned or under compliance review."""
+        current = self.members[key]
+        if status == current:
+            return True
+        if key in self.compliance:
+            return False
+        return not (status in ("subscribed", "pending") and current in ("unsubscribed", "cleaned"))
+
+    def _put(self, subscriber_hash: str, body: dict[str, Any]) -> Response:
+        email = body["email_address"]
+        key = email.strip().lower()
+        if hashlib.md5(key.encode()).hexdigest() != subscriber_hash:
+            return problem(400, "Invalid Resource", "The email address does not match the subscriber hash.")
         with self._lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            if len(body["members"]) > 500 or body.get("update_existing") is not True:
-                return Response(
-                    400, {"title": "Invalid Resource", "detail": "too many members", "status": 400}
-                )
-            new, updated, errors = [], [], []
-            for member in body["members"]:
-                email = member["email_address"]
-                if "@" not in email:
-                    errors.append(
-                        {
-                            "email_address": email,
-                            "error": f"{email} looks fake or invalid",
-                            "error_code": "ERROR_CONTACT_EXISTS",
-                        }
-                    )
-                    continue
-                with self._lock:
-                    (updated if email in self.members else new).append({"email_address": email})
-                    self.members[email] = member["status"]
-            return Response(
-                200,
-                {
-                    "new_members": new,
-                    "updated_members": updated,
-                    "errors": errors,
-                    "total_created": len(new),
-                    "total_updated": len(updated),
-                    "error_count": len(errors),
-                },
-            )
-        finally:
-            with self._lock:
-                self.in_flight -= 1
+            if key in self.forgotten:
+                return problem(400, "Forgotten Email Not Subscribed", COMPLIANCE.format(email=email))
+            if key not in self.members:
+                status = body.get("status") or body.get("status_if_new")
+                if status is None:
+                    return problem(400, "Invalid Resource", "status_if_new is required for new members")
+                self.members[key] = status
+                self.merge_fields[key] = {}
+                self.tags[key] = set()
+            elif "status" in body:
+                if not self._may_change(key, body["status"]):
+                    return problem(400, "Member In Compliance State", COMPLIANCE.format(email=email))
+                self.members[key] = body["status"]
+            self.merge_fields[key].update(body.get("merge_fields", {}))
+            return Response(200, {"email_address": email, "status": self.members[key]})
+
+    def _tag(self, subscriber_hash: str, body: dict[str, Any]) -> Response:
+        with self._lock:
+            for key in self.members:
+                if hashlib.md5(key.encode()).hexdigest() == subscriber_hash:
+                    for tag in body["tags"]:
+                        if tag["status"] == "active":
+                            self.tags[key].add(tag["name"])
+                        else:
+                            self.tags[key].discard(tag["name"])
+                    return Response(204)
+        return problem(404, "Resource Not Found", "The requested resource could not be found.")
 
     def _page(self, count: int, offset: int) -> Response:
         emails = sorted(self.members)
@@ -127,6 +196,17 @@ class Audience:
             for i, e in enumerate(emails[offset : offset + count], start=offset)
         ]
         return Response(200, {"members": page, "total_items": len(emails), "list_id": "abc123"})
+
+
+COMPLIANCE = (
+    "{email} is in a compliance state due to unsubscribe, bounce, or compliance review and cannot be "
+    "subscribed."
+)
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """Mailchimp's errors are problem documents: https://mailchimp.com/developer/marketing/docs/errors/"""
+    return Response(status, {"title": title, "detail": detail, "status": status})
 
 
 def context(
@@ -152,14 +232,14 @@ def records(count: int) -> list[Record]:
     return [{"email": f"m{i:05}@example.com", "first_name": f"F{i}"} for i in range(count)]
 
 
-def test_members_go_in_batches_of_at_most_500_with_update_existing(http: HttpClientFactory) -> None:
+def test_members_go_in_batches_of_at_most_500_without_update_existing(http: HttpClientFactory) -> None:
     audience = Audience()
     with FakeServer(audience) as server:
         ctx = context(server, http)
         run(provider.export(ctx, batches_of(records(1200), 300)))
     sizes = sorted(len(r.json()["members"]) for r in server.requests)
     assert sizes == [200, 500, 500]
-    assert all(r.json()["update_existing"] is True for r in server.requests)
+    assert all(r.json()["update_existing"] is False for r in server.requests)
     assert ctx.counts.added == 1200
 
 
@@ -168,6 +248,88 @@ def test_existing_members_count_as_updated(http: HttpClientFactory) -> None:
         ctx = context(server, http)
         run(provider.export(ctx, batches_of(records(3))))
     assert (ctx.counts.added, ctx.counts.updated) == (2, 1)
+
+
+def test_existing_members_keep_their_subscription_status(http: HttpClientFactory) -> None:
+    """Add or update list member: `status_if_new` "is only used if the member is new"; batch subscribe's
+    `update_existing` would change existing members' status, so it is never sent for an export.
+    https://mailchimp.com/developer/marketing/api/list-members/add-or-update-list-member/
+    """
+    audience = Audience(
+        {
+            "sub@example.com": "subscribed",
+            "unsub@example.com": "unsubscribed",
+            "pend@example.com": "pending",
+            "clean@example.com": "cleaned",
+            "trans@example.com": "transactional",
+            "review@example.com": "unsubscribed",
+        },
+        compliance={"review@example.com"},
+        forgotten={"erased@example.com"},
+    )
+    people = ["sub", "unsub", "pend", "clean", "trans", "review", "erased", "new"]
+    with FakeServer(audience) as server:
+        ctx = context(server, http, mergeFields={"FNAME": "first_name"}, statusIfNew="subscribed")
+        run(
+            provider.export(
+                ctx, batches_of([{"email": f"{p}@example.com", "first_name": p.title()} for p in people])
+            )
+        )
+    assert audience.members == {
+        "sub@example.com": "subscribed",
+        "unsub@example.com": "unsubscribed",
+        "pend@example.com": "pending",
+        "clean@example.com": "cleaned",
+        "trans@example.com": "transactional",
+        "review@example.com": "unsubscribed",
+        "new@example.com": "subscribed",
+    }
+    assert audience.merge_fields["unsub@example.com"] == {"FNAME": "Unsub"}
+    assert (ctx.counts.added, ctx.counts.updated, ctx.counts.omitted) == (1, 6, 1)
+    assert "erased@example.com: erased@example.com was permanently deleted" in ctx.counts.omission_samples[0]
+    puts = [r for r in server.requests if r.method == "PUT"]
+    assert all("status" not in r.json() and r.json()["status_if_new"] == "subscribed" for r in puts)
+    assert len(puts) == 6
+
+
+def test_an_existing_member_is_found_whatever_the_case_of_the_address(http: HttpClientFactory) -> None:
+    audience = Audience({"jane.doe@example.com": "unsubscribed"})
+    with FakeServer(audience) as server:
+        ctx = context(server, http)
+        run(provider.export(ctx, batches_of([{"email": " Jane.Doe@Example.com "}])))
+    assert audience.members == {"jane.doe@example.com": "unsubscribed"}
+    assert (ctx.counts.added, ctx.counts.updated) == (0, 1)
+    (put,) = [r for r in server.requests if r.method == "PUT"]
+    assert put.path == "/3.0/lists/abc123/members/" + hashlib.md5(b"jane.doe@example.com").hexdigest()
+
+
+def test_existing_members_get_the_tags_through_the_tags_endpoint(http: HttpClientFactory) -> None:
+    audience = Audience({"old@example.com": "pending"})
+    with FakeServer(audience) as server:
+        run(provider.export(context(server, http, tags=["crm"]), batches_of([{"email": "old@example.com"}])))
+    assert audience.tags["old@example.com"] == {"crm"}
+    assert audience.members["old@example.com"] == "pending"
+
+
+def test_pending_as_status_if_new_does_not_touch_subscribed_members(http: HttpClientFactory) -> None:
+    audience = Audience({"sub@example.com": "subscribed"})
+    with FakeServer(audience) as server:
+        run(
+            provider.export(
+                context(server, http, statusIfNew="pending"),
+                batches_of([{"email": "sub@example.com"}, {"email": "fresh@example.com"}]),
+            )
+        )
+    assert audience.members == {"sub@example.com": "subscribed", "fresh@example.com": "pending"}
+
+
+def test_member_identity_is_the_trimmed_lower_cased_address() -> None:
+    config = provider.parse_config(JobType.EXPORT, {"listId": "abc123", "emailField": "mail"})
+    assert provider.member_identities(config, {"mail": " Jane.Doe@Example.COM "}) == {
+        "email:jane.doe@example.com"
+    }
+    assert provider.member_identities(config, {"mail": "no address"}) == frozenset()
+    assert provider.member_identities(config, {"other": "x@example.com"}) == frozenset()
 
 
 def test_merge_fields_tags_and_status_are_sent(http: HttpClientFactory) -> None:

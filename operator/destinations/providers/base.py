@@ -26,6 +26,7 @@ from pydantic.alias_generators import to_camel
 
 from destinations.api.models import AuthMethod, JobType, RecordCounts, Schedule, SyncMode
 from destinations.providers._http import HttpClientFactory
+from destinations.providers._oauth import RotatedCredentials
 from destinations.providers.errors import ConfigurationError
 
 Record = dict[str, Any]
@@ -130,6 +131,8 @@ class SyncContext:
     log: LogFunction = _ignore_log
     run_id: str = "run"
     """Identifies the run (`namespace/name#run`) for idempotency keys and upload sessions."""
+    rotated: RotatedCredentials = field(default_factory=RotatedCredentials)
+    """Secret keys the provider was handed new values for mid-run (a rotated OAuth2 refreshToken)."""
 
 
 class Provider(abc.ABC):
@@ -168,6 +171,25 @@ class Provider(abc.ABC):
     def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
         """Record fields `remove` needs to identify a member (kept in the mirror bookkeeping)."""
         return ()
+
+    def member_identities(self, config: ProviderConfig, record: Record) -> frozenset[str]:
+        """The identities under which the provider knows this record's member, normalised its way.
+
+        The identity-normalisation hook of mirror bookkeeping: a member of the last successful run
+        is removed only when none of its identities was seen in this run, so a run never removes a
+        member it added or updated, however the source spells it now. Override it with the provider's
+        own comparison (email case and whitespace, phone formats, the hashes it matches on; see
+        `destinations.providers.identities`); each identity is a short string such as
+        `email:jane@example.com`. A record with no identity is not a member.
+
+        The default compares the `identity_fields` values as text, trimmed.
+        """
+        identities = set()
+        for name in self.identity_fields(config):
+            value = record.get(name)
+            if value is not None and str(value).strip():
+                identities.add(f"{name}:{str(value).strip()}")
+        return frozenset(identities)
 
     async def export(self, context: SyncContext, batches: RecordBatches) -> None:
         """Send every record of the source to the provider."""

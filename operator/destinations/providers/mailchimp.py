@@ -8,16 +8,30 @@ https://mailchimp.com/developer/marketing/api/list-members/ and the batch endpoi
   Authorization's `endpoint` replaces the whole root (include `/3.0`).
 - Auth: `apiKey` → HTTP basic auth with any user name and the key; `oauth2` → `Authorization: Bearer`.
 - Limits: at most 10 simultaneous connections per account; 500 members per batch call.
-- Export: members are sent with `update_existing: true`; the answer's `new_members` count as added,
-  `updated_members` as updated, its per-member `errors` as omitted. Mirror mode unsubscribes members
-  that left the source (status `unsubscribed`; Mailchimp keeps their history).
+- Export never changes an existing member's subscription status (an unsubscribed, cleaned or pending
+  contact stays so; no marketer may re-subscribe someone through a sync). Batch subscribe's
+  `update_existing: true` *does* change existing members' status, so members go in two steps:
+  1. batch subscribe with `update_existing: false`: new members are created with `statusIfNew` and
+     count as added; members already in the audience come back as `errors` with `error_code`
+     `ERROR_CONTACT_EXISTS`, other errors are omitted with their reason;
+  2. each existing member is updated with "Add or update list member"
+     (`PUT /lists/{list_id}/members/{subscriber_hash}`) carrying `status_if_new` and the merge fields
+     but no `status`, which Mailchimp applies to new members only; tags go through
+     `POST …/members/{subscriber_hash}/tags`. They count as updated.
+  https://mailchimp.com/developer/marketing/api/list-members/add-or-update-list-member/
+- Identity: Mailchimp knows a member by the MD5 of the lower-cased address (the subscriber hash), so
+  `Jane.Doe@Example.com` and ` jane.doe@example.com` are one member, in mirror bookkeeping too.
+- Mirror mode unsubscribes members that left the source (batch subscribe with status `unsubscribed`
+  and `update_existing: true`; Mailchimp keeps their history).
 - Import: `GET /lists/{list_id}/members` paged with `count`/`offset`.
 - Credential check: `GET /ping`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -35,13 +49,17 @@ from destinations.providers.base import (
     ProviderConfig,
     Record,
     RecordBatches,
+    RecordCounter,
     SyncContext,
 )
 from destinations.providers.errors import ConfigurationError, MalformedResponse, ProviderError
+from destinations.providers.identities import normalize_email
 
 MAX_MEMBERS_PER_BATCH = 500
 MAX_CONNECTIONS = 10
 METADATA_URL = "https://login.mailchimp.com/oauth2/metadata"
+#: The batch-subscribe `error_code` of a member already in the audience (not an error for an export).
+CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
 
 
 class MailchimpExportConfig(ProviderConfig):
@@ -154,6 +172,12 @@ class MailchimpProvider(Provider):
         assert isinstance(config, MailchimpExportConfig)
         return (config.email_field,)
 
+    def member_identities(self, config: ProviderConfig, record: Record) -> frozenset[str]:
+        """The subscriber hash's input: the trimmed, lower-cased email address."""
+        assert isinstance(config, MailchimpExportConfig)
+        email = normalize_email(str(record.get(config.email_field) or ""))
+        return frozenset() if email is None else frozenset({f"email:{email}"})
+
     def _client(self, context: SyncContext) -> ProviderHttpClient:
         headers, auth = _authentication(context.credentials)
         return context.http(
@@ -166,8 +190,11 @@ class MailchimpProvider(Provider):
         )
 
     async def export(self, context: SyncContext, batches: RecordBatches) -> None:
+        """New members get `statusIfNew`; existing members keep their status (module docstring)."""
         config = context.config
         assert isinstance(config, MailchimpExportConfig)
+        counts = context.counts
+        list_id = config.list_id
 
         def member(record: Record) -> dict[str, Any] | None:
             email = text_field(record, config.email_field)
@@ -183,66 +210,103 @@ class MailchimpProvider(Provider):
                 result["tags"] = list(config.tags)
             return result
 
-        await self._send(context, config.list_id, batches, member, removing=False)
+        async with self._client(context) as client:
+            connections = asyncio.Semaphore(MAX_CONNECTIONS)
+
+            async def update_existing(member: dict[str, Any]) -> None:
+                email = member["email_address"]
+                path = f"/lists/{list_id}/members/{subscriber_hash(email)}"
+                body: dict[str, Any] = {"email_address": email, "status_if_new": config.status_if_new}
+                if "merge_fields" in member:
+                    body["merge_fields"] = member["merge_fields"]
+                async with connections:
+                    response = await client.request("PUT", path, json=body)
+                    if response.is_success and config.tags:
+                        tags = [{"name": tag, "status": "active"} for tag in config.tags]
+                        response = await client.request("POST", f"{path}/tags", json={"tags": tags})
+                if response.status_code == 404:
+                    raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")
+                if response.is_success:
+                    counts.updated += 1
+                elif 400 <= response.status_code < 500:
+                    counts.omit(1, f"{email}: {describe_problem(response)}")
+                else:
+                    raise ProviderError(
+                        f"Mailchimp refused to update a member (HTTP {response.status_code}): "
+                        f"{describe_problem(response)}"
+                    )
+
+            async def send(members: list[dict[str, Any]]) -> None:
+                async with connections:
+                    body = await self._batch(client, list_id, members, update_existing=False)
+                created, _, errors = _batch_outcome(body)
+                counts.added += created
+                existing = {member["email_address"].strip().lower(): member for member in members}
+                to_update = []
+                for error in errors:
+                    email = str(error.get("email_address", "?"))
+                    if error.get("error_code") == CONTACT_EXISTS and email.strip().lower() in existing:
+                        to_update.append(existing[email.strip().lower()])
+                    else:
+                        counts.omit(1, f"{email}: {error.get('error', 'rejected')}")
+                await asyncio.gather(*(update_existing(member) for member in to_update))
+                context.log(
+                    "batch_sent",
+                    members=len(members),
+                    created=created,
+                    existing=len(to_update),
+                    errors=len(errors) - len(to_update),
+                )
+
+            await for_each_concurrently(
+                rebatch(_members(batches, member, counts), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send
+            )
 
     async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
+        """Mirror mode: unsubscribe these members (batch subscribe changing existing members' status)."""
         config = context.config
         assert isinstance(config, MailchimpExportConfig)
+        counts = context.counts
 
         def member(record: Record) -> dict[str, Any] | None:
             email = text_field(record, config.email_field)
             return None if email is None else {"email_address": email, "status": "unsubscribed"}
 
-        await self._send(context, config.list_id, batches, member, removing=True)
-
-    async def _send(
-        self,
-        context: SyncContext,
-        list_id: str,
-        batches: RecordBatches,
-        to_member: Any,
-        *,
-        removing: bool,
-    ) -> None:
-        counts = context.counts
         async with self._client(context) as client:
 
             async def send(members: list[dict[str, Any]]) -> None:
-                response = await client.request(
-                    "POST", f"/lists/{list_id}", json={"members": members, "update_existing": True}
-                )
-                if response.status_code == 404:
-                    raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")
-                if not response.is_success:
-                    raise ProviderError(
-                        f"Mailchimp refused the batch (HTTP {response.status_code}): "
-                        f"{describe_problem(response)}"
-                    )
-                body = json_object(response, "Mailchimp")
+                body = await self._batch(client, config.list_id, members, update_existing=True)
                 created, updated, errors = _batch_outcome(body)
-                if removing:
-                    counts.removed += created + updated
-                else:
-                    counts.added += created
-                    counts.updated += updated
+                counts.removed += created + updated
                 for error in errors:
                     counts.omit(1, f"{error.get('email_address', '?')}: {error.get('error', 'rejected')}")
                 context.log(
                     "batch_sent", members=len(members), created=created, updated=updated, errors=len(errors)
                 )
 
-            async def members() -> AsyncIterator[list[dict[str, Any]]]:
-                async for batch in batches:
-                    converted = []
-                    for record in batch:
-                        member = to_member(record)
-                        if member is None:
-                            counts.omit(1, "a record has no email address")
-                        else:
-                            converted.append(member)
-                    yield converted
+            await for_each_concurrently(
+                rebatch(_members(batches, member, counts), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send
+            )
 
-            await for_each_concurrently(rebatch(members(), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send)
+    async def _batch(
+        self,
+        client: ProviderHttpClient,
+        list_id: str,
+        members: list[dict[str, Any]],
+        *,
+        update_existing: bool,
+    ) -> dict[str, Any]:
+        """One "batch subscribe or unsubscribe" call; its answer (per-member errors included)."""
+        response = await client.request(
+            "POST", f"/lists/{list_id}", json={"members": members, "update_existing": update_existing}
+        )
+        if response.status_code == 404:
+            raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")
+        if not response.is_success:
+            raise ProviderError(
+                f"Mailchimp refused the batch (HTTP {response.status_code}): {describe_problem(response)}"
+            )
+        return json_object(response, "Mailchimp")
 
     async def import_records(self, context: SyncContext) -> RecordBatches:
         config = context.config
@@ -272,6 +336,31 @@ class MailchimpProvider(Provider):
                 total = body.get("total_items")
                 if len(members) < config.page_size or (isinstance(total, int) and offset >= total):
                     return
+
+
+async def _members(
+    batches: RecordBatches,
+    to_member: Callable[[Record], dict[str, Any] | None],
+    counts: RecordCounter,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The records as batch-subscribe members; records without an email address are omitted."""
+    async for batch in batches:
+        converted = []
+        for record in batch:
+            member = to_member(record)
+            if member is None:
+                counts.omit(1, "a record has no email address")
+            else:
+                converted.append(member)
+        yield converted
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's id of a member: the MD5 hex of the lower-cased address.
+
+    https://mailchimp.com/developer/marketing/docs/methods-parameters/#path-parameters
+    """
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
 
 
 def _batch_outcome(body: dict[str, Any]) -> tuple[int, int, list[dict[str, Any]]]:
