@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from types import SimpleNamespace
 
 import pytest
 
 from destinations.api.models import AuthMethod, JobType
+from destinations.providers import webhook
 from destinations.providers._http import HttpClientFactory
 from destinations.providers.base import Record, SyncContext
 from destinations.providers.errors import ConfigurationError, ProviderError
@@ -109,6 +111,43 @@ def test_requests_are_signed_per_standard_webhooks(http: HttpClientFactory) -> N
     signed = f"{message_id}.{timestamp}.".encode() + request.body
     expected = base64.b64encode(hmac.new(SECRET_BYTES, signed, hashlib.sha256).digest()).decode()
     assert request.header("webhook-signature") == f"v1,{expected}"
+
+
+def test_every_retry_of_a_batch_is_the_same_message_signed_afresh(
+    http: HttpClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard Webhooks: `webhook-id` "will be the same when the same webhook is being resent (e.g.
+    due to a previous failure)"; the timestamp is the attempt's, and the signature covers both."""
+    clock = iter([1_700_000_000.0, 1_700_000_061.0, 1_700_000_122.0, 1_700_000_183.0])
+    monkeypatch.setattr(webhook, "time", SimpleNamespace(time=lambda: next(clock)))
+    attempts = 0
+
+    def fails_twice(request: Request) -> Response:
+        nonlocal attempts
+        attempts += 1
+        return Response(503 if attempts <= 2 else 200, {"ok": attempts > 2})
+
+    with FakeServer(fails_twice) as server:
+        ctx = export_context(server.url, http, values={"signingSecret": SIGNING_SECRET}, batch_size=100)
+        export(ctx, RECORDS[:3])
+    assert len(server.requests) == 3 and ctx.counts.added == 3
+    ids = {request.header("webhook-id") for request in server.requests}
+    assert len(ids) == 1 and next(iter(ids)).startswith("msg_")
+    assert [r.header("webhook-timestamp") for r in server.requests] == [
+        "1700000000",
+        "1700000061",
+        "1700000122",
+    ]
+    for request in server.requests:
+        signed = f"{request.header('webhook-id')}.{request.header('webhook-timestamp')}.".encode()
+        digest = hmac.new(SECRET_BYTES, signed + request.body, hashlib.sha256).digest()
+        assert request.header("webhook-signature") == f"v1,{base64.b64encode(digest).decode()}"
+
+
+def test_each_batch_is_a_message_of_its_own(http: HttpClientFactory) -> None:
+    with FakeServer(accept) as server:
+        export(export_context(server.url, http, values={"signingSecret": SIGNING_SECRET}, batch_size=10))
+    assert len({request.header("webhook-id") for request in server.requests}) == 3
 
 
 def test_unsigned_without_a_signing_secret(http: HttpClientFactory) -> None:

@@ -2,7 +2,9 @@
 
 Signing follows the Standard Webhooks specification (https://www.standardwebhooks.com/) when the
 Authorization's Secret holds a `signingSecret` (`whsec_` + base64): every request carries `webhook-id`,
-`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`. Each batch
+is one message: every retry of it carries the same `webhook-id` (receivers deduplicate on it), with
+the timestamp and signature of the attempt.
 
 Authentication by method: `none`; `oauth2` sends `Authorization: Bearer <accessToken>`; `basic` sends
 HTTP basic auth; `apiKey` sends the key in the configured header (`X-API-Key` by default).
@@ -22,7 +24,7 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -176,10 +178,20 @@ class WebhookProvider(Provider):
         secret = context.credentials.get(SIGNING_SECRET_KEY)
         key = signing_key(secret) if secret else None
 
-        def signer(body: bytes) -> dict[str, str]:
-            # A fresh id and timestamp per attempt: receivers reject stale timestamps.
-            assert key is not None
-            return sign(key, f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+        def signer(message_id: str) -> Callable[[bytes], dict[str, str]]:
+            """Signs each attempt of one message: the same id, a fresh timestamp and signature.
+
+            Standard Webhooks (spec/standard-webhooks.md, "Webhook headers"): the id "is unique
+            across all messages, but will be the same when the same webhook is being resent (e.g. due
+            to a previous failure)", so receivers can deduplicate; the timestamp is checked against
+            the receiver's clock, so a retry carries the time it is sent.
+            """
+
+            def sign_attempt(body: bytes) -> dict[str, str]:
+                assert key is not None
+                return sign(key, message_id, int(time.time()), body)
+
+            return sign_attempt
 
         async with context.http(
             name="webhook",
@@ -191,8 +203,9 @@ class WebhookProvider(Provider):
 
             async def send(batch: list[Record]) -> None:
                 body = dumps({"records": batch})
+                message_id = f"msg_{uuid.uuid4().hex}"
                 response = await client.request(
-                    "POST", config.url, content=body, sign=signer if key is not None else None
+                    "POST", config.url, content=body, sign=signer(message_id) if key is not None else None
                 )
                 if response.is_success:
                     context.counts.added += len(batch)
