@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -323,6 +323,11 @@ class Schedule(ApiModel):
             raise ValueError(
                 f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week"
             )
+        if self.cron is not None and not _cron_ever_matches(self.cron):
+            raise ValueError(
+                f"cron {self.cron!r} never matches: no month it names has the day of the month it names "
+                "(such as 30 February); use days that exist, or '*' in the day-of-week field"
+            )
         if self.timezone is not None:
             if self.cron is None:
                 raise ValueError("timezone applies to cron schedules only")
@@ -331,6 +336,18 @@ class Schedule(ApiModel):
                     f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'"
                 )
         return self
+
+
+def _cron_ever_matches(expression: str) -> bool:
+    """Whether the expression matches at all: a cron without a year either recurs or never matches.
+
+    croniter looks ahead several years (far enough for 29 February) and gives up on `0 0 30 2 *`.
+    """
+    try:
+        croniter(expression, datetime(2026, 1, 1)).get_next(datetime)
+    except CroniterError:
+        return False
+    return True
 
 
 def _is_time_zone(name: str) -> bool:
@@ -408,6 +425,27 @@ class PodTemplateOverrides(ApiModel):
     priority_class_name: str | None = None
 
 
+class AlertThresholds(ApiModel):
+    """Per-job thresholds; each crossing is a Warning Event `ThresholdExceeded`, a `status.history`
+    entry, the condition `Degraded` and the metric `destinations_job_threshold_exceeded`
+    (docs/troubleshooting.md#thresholdexceeded)."""
+
+    max_rejected_percent: float | None = Field(default=None, ge=0, le=100)
+    """A successful run whose rejected records (omitted plus failed) exceed this percentage of the
+    records it saw (read plus failed) crosses it, e.g. `5` or `12.5`."""
+    min_records: int | None = Field(default=None, ge=1)
+    """A successful run that reads fewer records than this crosses it (an emptied source)."""
+    max_record_drop: float | None = Field(default=None, gt=0, le=100)
+    """A successful run that reads this many percent fewer records than the previous successful run
+    crosses it, e.g. `50`."""
+    max_run_duration: Duration | None = None
+    """A run taking longer than this crosses it (while still in flight, and when it finishes);
+    `runTimeout` still stops it."""
+    no_success_for: Duration | None = None
+    """The job crosses it when its last successful run is longer ago than this (judged from the first
+    error when it never succeeded), e.g. `24h`. Not judged while Paused or Completed."""
+
+
 class DestinationJobSpec(ApiModel):
     """A data-sync job between a source of customer data and a marketing tool."""
 
@@ -446,6 +484,8 @@ class DestinationJobSpec(ApiModel):
     """How long a Failed, Paused or Completed job is kept before the operator deletes it; `never` keeps it."""
     pod_template: PodTemplateOverrides | None = None
     """Overrides for the sync pods."""
+    alerts: AlertThresholds | None = None
+    """Thresholds that mark the job `Degraded` and raise `ThresholdExceeded` Events when crossed."""
 
     @model_validator(mode="after")
     def _endpoints_fit_type(self) -> DestinationJobSpec:
@@ -517,6 +557,21 @@ class HistoryEntry(StatusModel):
     records: RecordCounts | None = None
 
 
+class ThresholdCrossing(StatusModel):
+    """A threshold of `spec.alerts` the job crosses now."""
+
+    threshold: str
+    """The `spec.alerts` field, e.g. `maxRejectedPercent`."""
+    value: str
+    """What was measured, e.g. `12.5%`, `3 records`, `2h10m`."""
+    limit: str
+    """The threshold as set, in the same unit."""
+    run: int | None = None
+    """The run that crossed it (None for `noSuccessFor` before any run finished)."""
+    since: str
+    """When the job crossed it (RFC 3339)."""
+
+
 class DestinationJobStatus(StatusModel):
     """The job's lifecycle, written by the operator only."""
 
@@ -540,5 +595,14 @@ class DestinationJobStatus(StatusModel):
     observed_generation: int | None = None
     last_handled_request_at: str | None = None
     """The last `destinations.dev/requested-at` value the operator acted on."""
+    last_successful_time: str | None = None
+    """When the last successful run finished (RFC 3339)."""
+    last_failure_time: str | None = None
+    """When the last failed run finished (RFC 3339)."""
+    last_successful_read: int | None = None
+    """Records read by the last successful run: the baseline of `spec.alerts.maxRecordDrop`."""
+    thresholds_exceeded: list[ThresholdCrossing] = []
+    """The `spec.alerts` thresholds crossed now; the condition `Degraded` is True while any is."""
     conditions: list[Condition] = []
-    """`Ready`, `Reconciling` (a run is in flight) and `Stalled` (Failed or invalid spec)."""
+    """`Ready`, `Reconciling` (a run is in flight), `Stalled` (Failed or invalid spec)
+    and `Degraded` (a `spec.alerts` threshold is crossed; set only when `spec.alerts` is)."""

@@ -30,7 +30,9 @@ from destinations.api.models import (
     RetryPolicy,
     RunResult,
     Schedule,
+    ThresholdCrossing,
 )
+from destinations.lifecycle import thresholds
 from destinations.lifecycle.actions import (
     Action,
     CreatePod,
@@ -106,9 +108,11 @@ class JobEvent(StrEnum):
     COMPLETED = "Completed"
     PAUSED = "Paused"
     RESUMED = "Resumed"
+    THRESHOLD_EXCEEDED = "ThresholdExceeded"
+    """A `spec.alerts` threshold was crossed (lifecycle/thresholds.py)."""
 
 
-_WARNING_EVENTS = {JobEvent.ERROR, JobEvent.FAILED}
+_WARNING_EVENTS = {JobEvent.ERROR, JobEvent.FAILED, JobEvent.THRESHOLD_EXCEEDED}
 _WAITING_PHASES = {Phase.PENDING, Phase.SLEEPING}
 _PURGEABLE_PHASES = {Phase.FAILED, Phase.PAUSED, Phase.COMPLETED}
 
@@ -192,9 +196,13 @@ def decide(
         )
         problems = None
         history_limits = spec.history
+    _judge_thresholds(draft, status, spec)
     _prune_pods(draft, history_limits, finished_pods)
-    _set_conditions(draft, problems)
-    wake = _wake_time(draft, spec)
+    _set_conditions(draft, problems, spec)
+    wake = min(
+        (time for time in (_wake_time(draft, spec), _threshold_wake_time(draft, spec)) if time is not None),
+        default=None,
+    )
     if wake is not None:
         draft.actions.append(WakeAt(wake))
     return Decision(draft.status, tuple(draft.actions), draft.status != status)
@@ -644,12 +652,15 @@ def _prune_pods(draft: _Draft, limits: HistoryLimits, finished_pods: Sequence[Fi
 # ------------------------------------------------------------------------------------- conditions
 
 
-def _set_conditions(draft: _Draft, invalid_problems: str | None) -> None:
-    """Ready always; Reconciling while a run is in flight; Stalled when Failed or the spec is invalid.
+def _set_conditions(draft: _Draft, invalid_problems: str | None, spec: DestinationJobSpec | None) -> None:
+    """Ready always; Reconciling while a run is in flight; Stalled when Failed or the spec is invalid;
+    Degraded when `spec.alerts` is set (True while a threshold is crossed).
 
     Reconciling and Stalled are "abnormal-true" conditions (kstatus): present only while True.
+    kstatus reads only Ready, Reconciling and Stalled, so a Degraded job still reads as Current.
     """
     status = draft.status
+    previous = {condition.type: condition for condition in status.conditions}
     reason = status.reason or ""
     message = status.message or ""
     wanted: list[tuple[str, str, str, str]] = []
@@ -664,7 +675,10 @@ def _set_conditions(draft: _Draft, invalid_problems: str | None) -> None:
         wanted.append(("Stalled", "True", Reason.INVALID_SPEC.value, invalid_problems))
     elif status.phase == Phase.FAILED:
         wanted.append(("Stalled", "True", reason, message))
-    previous = {condition.type: condition for condition in status.conditions}
+    # An invalid spec hides spec.alerts: Degraded stays as it was, with the crossings stored.
+    alerts_set = spec.alerts is not None if spec is not None else "Degraded" in previous
+    if alerts_set or status.thresholds_exceeded:
+        wanted.append(("Degraded", *thresholds.degraded(status.thresholds_exceeded)))
     conditions: list[Condition] = []
     for kind, value, why, text in wanted:
         before = previous.get(kind)
@@ -684,6 +698,95 @@ def _set_conditions(draft: _Draft, invalid_problems: str | None) -> None:
             )
         )
     status.conditions = conditions
+
+
+# ------------------------------------------------------------------------------------- thresholds
+
+
+def _judge_thresholds(draft: _Draft, before: DestinationJobStatus, spec: DestinationJobSpec | None) -> None:
+    """Record the run that finished in this decision, then judge `spec.alerts` (lifecycle/thresholds.py).
+
+    Each threshold newly crossed becomes a Warning Event `ThresholdExceeded` and a history entry.
+    With an invalid spec the thresholds cannot be read: the crossings stay as they were.
+    """
+    status = draft.status
+    last = status.last_run
+    finished = last is not None and (before.last_run is None or before.last_run.number != last.number)
+    if finished and last is not None:
+        if last.result == RunResult.SUCCEEDED:
+            status.last_successful_time = last.finished_at
+            status.last_successful_read = last.records.read
+        elif last.result == RunResult.FAILED:
+            status.last_failure_time = last.finished_at
+    if spec is None:
+        return
+    alerts = spec.alerts
+    crossings = thresholds.keep_configured(status.thresholds_exceeded, alerts)
+    announce: list[ThresholdCrossing] = []
+    now = format_time(draft.now)
+    if alerts is not None:
+        if finished and last is not None:
+            started = parse_time(last.started_at) if last.started_at else parse_time(last.finished_at)
+            took = parse_time(last.finished_at) - started
+            measured = thresholds.measure_run(alerts, last, took, before.last_successful_read)
+            crossings, new = thresholds.apply(crossings, measured, run=last.number, now=now, new_fact=True)
+            announce += new
+        current = status.current_run
+        if current is not None:
+            slow = thresholds.measure_run_in_flight(alerts, parse_time(current.started_at), draft.now)
+            # Only a finished run brings maxRunDuration back within bounds.
+            if slow is not None and slow.crossed:
+                crossings, new = thresholds.apply(
+                    crossings, [slow], run=current.number, now=now, new_fact=True
+                )
+                announce += new
+        waiting = thresholds.measure_no_success(alerts, status, draft.now, _no_success_reference(status))
+        if waiting is None:
+            crossings = [crossing for crossing in crossings if crossing.threshold != "noSuccessFor"]
+        else:
+            latest = last.number if last is not None else None
+            crossings, new = thresholds.apply(crossings, [waiting], run=latest, now=now, new_fact=False)
+            announce += new
+    status.thresholds_exceeded = crossings
+    for crossing in announce:
+        draft.record(JobEvent.THRESHOLD_EXCEEDED, thresholds.message(crossing), run=crossing.run)
+
+
+def _no_success_reference(status: DestinationJobStatus) -> datetime | None:
+    """What `noSuccessFor` counts from: the last success, else the first error of the current streak."""
+    if status.last_successful_time:
+        return parse_time(status.last_successful_time)
+    return parse_time(status.errors_since) if status.errors_since else None
+
+
+def _threshold_wake_time(draft: _Draft, spec: DestinationJobSpec | None) -> datetime | None:
+    """When a threshold judged by the clock falls due (a second past the limit: crossing means longer)."""
+    alerts = spec.alerts if spec is not None else None
+    if alerts is None:
+        return None
+    status = draft.status
+    crossed = {crossing.threshold: crossing for crossing in status.thresholds_exceeded}
+    times: list[datetime] = []
+    current = status.current_run
+    slow = crossed.get("maxRunDuration")
+    if (
+        alerts.max_run_duration is not None
+        and current is not None
+        and (slow is None or slow.run != current.number)
+    ):
+        times.append(parse_time(current.started_at) + alerts.max_run_duration + _ONE_SECOND)
+    reference = _no_success_reference(status)
+    if (
+        alerts.no_success_for is not None
+        and reference is not None
+        and "noSuccessFor" not in crossed
+        and status.phase not in (Phase.PAUSED, Phase.COMPLETED)
+    ):
+        times.append(reference + alerts.no_success_for + _ONE_SECOND)
+    return min(times, default=None)
+
+
+_ONE_SECOND = timedelta(seconds=1)
 
 
 # ------------------------------------------------------------------------------------------ waking
