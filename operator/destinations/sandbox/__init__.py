@@ -10,14 +10,17 @@ Public API:
 - `SandboxServer`: the same, in the caller's asyncio loop (used by `destinations sandbox`).
 - `SandboxConfig`: every option of both.
 - `RequestRecord`: one entry of the request log.
+- `ControlPlane`: a real etcd, kube-apiserver and kube-controller-manager on loopback (envtest-style
+  `start()`/`stop()`); `SandboxConfig(control_plane="real")` runs the sandbox's kubelet against it.
 
 See `_volumes` for how pods' absolute paths are mapped into per-pod directories.
 """
 
 from ._cluster import AdmissionHook, AdmissionRequest, Caller
+from ._controlplane import ControlPlane, ControlPlaneError, find_binaries
 from ._errors import ApiError
 from ._requestlog import RequestRecord
-from ._sandbox import ADMIN_USER, Sandbox, SandboxConfig, SandboxServer
+from ._sandbox import ADMIN_USER, EmbeddedOnly, Sandbox, SandboxConfig, SandboxServer
 
 __all__ = [
     "ADMIN_USER",
@@ -25,8 +28,12 @@ __all__ = [
     "AdmissionRequest",
     "ApiError",
     "Caller",
+    "ControlPlane",
+    "ControlPlaneError",
+    "EmbeddedOnly",
     "RequestRecord",
     "Sandbox",
     "SandboxConfig",
     "SandboxServer",
+    "find_binaries",
 ]

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _objects
-from ._cluster import POD_KEY, Cluster, Options
 from ._errors import ApiError, bad_request, not_found
-from ._store import Change
+from ._node import Lookup, NodeApi
 from ._volumes import MissingSource, PodFilesystem, materialise_volume
 
 Json = dict[str, Any]
@@ -100,11 +99,11 @@ def _exit_code(returncode: int) -> int:
 
 
 class Kubelet:
-    """Runs the pods bound to the sandbox's single node."""
+    """Runs the pods bound to the sandbox's single node, against either backend (see `_node`)."""
 
     def __init__(
         self,
-        cluster: Cluster,
+        api: NodeApi,
         *,
         image: str,
         workdir: Path,
@@ -114,7 +113,7 @@ class Kubelet:
         inherit_env: bool = False,
         api_port: int = 0,
     ) -> None:
-        self.cluster = cluster
+        self.api = api
         self.image = image
         self.workdir = workdir
         self.node_name = node_name
@@ -124,12 +123,11 @@ class Kubelet:
         self.api_port = api_port
         self._runs: dict[str, PodRun] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        pods = cluster.registry.lookup("", "v1", "pods")
-        events = cluster.registry.lookup("", "v1", "events")
-        assert pods is not None and events is not None
-        self._pods, self._events = pods, events
-        cluster.store.add_listener(self._on_change)
-        cluster.pod_kill_requested = self._on_graceful_delete
+        api.subscribe(self._on_change, self._on_graceful_delete)
+
+    async def start(self) -> None:
+        """Register with the API server (the embedded one needs nothing) and start serving pods."""
+        await self.api.start(self.node_name, self.logs)
 
     # --- reacting to the API -----------------------------------------------------------------
 
@@ -139,19 +137,17 @@ class Kubelet:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _on_change(self, change: Change) -> None:
-        if change.key != POD_KEY:
-            return
-        meta = change.obj["metadata"]
+    def _on_change(self, kind: str, pod: Json) -> None:
+        meta = pod["metadata"]
         uid = meta.get("uid", "")
         run = self._runs.get(uid)
-        if change.type == "DELETED":
+        if kind == "DELETED":
             if run is not None:
                 self._request_stop(run, "deleted", 0)
                 self._spawn(self._forget(run))
             return
-        if run is None and change.type == "ADDED" and not (change.obj.get("spec") or {}).get("nodeName"):
-            run = self._new_run(change.obj)
+        if run is None and kind == "ADDED" and not (pod.get("spec") or {}).get("nodeName"):
+            run = self._new_run(pod)
             self._runs[uid] = run
             run.task = self._spawn(self._run(run))
 
@@ -159,11 +155,8 @@ class Kubelet:
         run = self._runs.get(pod["metadata"].get("uid", ""))
         grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
         if run is None:
-            self._spawn(
-                self._final_delete(
-                    pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"]
-                )
-            )
+            meta = pod["metadata"]
+            self._spawn(self.api.delete_now(meta.get("namespace", ""), meta["name"], meta["uid"]))
         else:
             self._request_stop(run, "deleted", grace)
 
@@ -245,13 +238,16 @@ class Kubelet:
     async def _publish(self, run: PodRun) -> None:
         """Write the run's state into the pod's status (retrying on conflicts with other writers)."""
         for _ in range(10):
-            pod = self.cluster.store.get(POD_KEY, run.namespace, run.name)
+            pod = self.api.pod(run.namespace, run.name)
             if pod is None or pod["metadata"].get("uid") != run.uid:
                 return
             new = copy.deepcopy(pod)
-            new["status"] = self._status(run)
+            status = self._status(run)
+            # The API server sets the QoS class at creation and refuses to have it changed.
+            status["qosClass"] = (pod.get("status") or {}).get("qosClass", status["qosClass"])
+            new["status"] = status
             try:
-                await self.cluster.update(self._pods, run.namespace, run.name, new, subresource="status")
+                await self.api.put_status(run.namespace, run.name, new)
                 return
             except ApiError as error:
                 if error.code != 409:
@@ -283,8 +279,7 @@ class Kubelet:
             "reportingComponent": "kubelet",
             "reportingInstance": self.node_name,
         }
-        with contextlib.suppress(ApiError):  # the namespace is going away: events do not matter any more
-            await self.cluster.create(self._events, run.namespace, event)
+        await self.api.create_event(run.namespace, event)
 
     # --- the life of a pod -------------------------------------------------------------------
 
@@ -310,20 +305,13 @@ class Kubelet:
             if ready and await self._run_init_containers(run):
                 await self._run_containers(run)
             if run.stop_reason == "deleted":
-                await self._final_delete(run.namespace, run.name, run.uid)
+                await self.api.delete_now(run.namespace, run.name, run.uid)
         except asyncio.CancelledError:
             self._kill_all(run)
             raise
 
     async def _bind(self, run: PodRun) -> bool:
-        pod = self.cluster.store.get(POD_KEY, run.namespace, run.name)
-        if pod is None or pod["metadata"].get("uid") != run.uid:
-            return False
-        bound = copy.deepcopy(pod)
-        bound["spec"]["nodeName"] = self.node_name
-        try:
-            await self.cluster.update(self._pods, run.namespace, run.name, bound)
-        except ApiError:
+        if not await self.api.bind(run.namespace, run.name, run.uid, self.node_name):
             return False
         await self._event(
             run, "Scheduled", f"Successfully assigned {run.namespace}/{run.name} to {self.node_name}"
@@ -371,14 +359,8 @@ class Kubelet:
         await run.stop.wait()
         return False
 
-    def _lookup(self, namespace: str) -> Any:
-        def lookup(plural: str, name: str) -> Json | None:
-            return self.cluster.store.get(("", plural), namespace, name)
-
-        return lookup
-
     async def _mount(self, run: PodRun) -> bool:
-        pod = self.cluster.store.get(POD_KEY, run.namespace, run.name)
+        pod = self.api.pod(run.namespace, run.name)
         if pod is None:
             return False
         spec = pod.get("spec") or {}
@@ -398,7 +380,8 @@ class Kubelet:
                             if m.get("name") == volume.get("name")
                         }
                     )
-                    materialise_volume(run.filesystem, volume, mount_paths, self._lookup(run.namespace))
+                    lookup = await self.api.lookup(run.namespace)
+                    materialise_volume(run.filesystem, volume, mount_paths, lookup)
                 break
             except MissingSource as missing:
                 if not reported:
@@ -416,7 +399,7 @@ class Kubelet:
         self._condition(run, "PodReadyToStartContainers", True)
         return True
 
-    def _environment(self, run: PodRun, container: ContainerRun, pod: Json) -> dict[str, str]:
+    def _environment(self, run: PodRun, container: ContainerRun, pod: Json, lookup: Lookup) -> dict[str, str]:
         environment: dict[str, str] = dict(os.environ) if self.inherit_env else {}
         environment.update(
             {
@@ -430,7 +413,6 @@ class Kubelet:
             }
         )
         environment.update(self.extra_env)
-        lookup = self._lookup(run.namespace)
         for source in container.spec.get("envFrom") or []:
             prefix = source.get("prefix", "")
             if "configMapRef" in source:
@@ -512,10 +494,10 @@ class Kubelet:
         return argv
 
     async def _start(self, run: PodRun, container: ContainerRun) -> bool:
-        pod = self.cluster.store.get(POD_KEY, run.namespace, run.name)
+        pod = self.api.pod(run.namespace, run.name)
         if pod is None:
             return False
-        environment = self._environment(run, container, pod)
+        environment = self._environment(run, container, pod, await self.api.lookup(run.namespace))
         argv = self._argv(run, container, environment)
         if argv is None:
             executable = (container.spec.get("command") or ["destinations"])[0]
@@ -640,7 +622,7 @@ class Kubelet:
         return True
 
     def _should_restart(self, run: PodRun, exit_code: int) -> bool:
-        pod = self.cluster.store.get(POD_KEY, run.namespace, run.name) or {}
+        pod = self.api.pod(run.namespace, run.name) or {}
         policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
         return not run.stop.is_set() and (policy == "Always" or (policy == "OnFailure" and exit_code != 0))
 
@@ -719,7 +701,7 @@ class Kubelet:
             self._condition(run, "Ready", True)
 
     def _deadline(self, run: PodRun) -> float | None:
-        pod = self.cluster.store.get(POD_KEY, run.namespace, run.name) or {}
+        pod = self.api.pod(run.namespace, run.name) or {}
         seconds = (pod.get("spec") or {}).get("activeDeadlineSeconds")
         return None if seconds is None else asyncio.get_running_loop().time() + float(seconds)
 
@@ -768,16 +750,6 @@ class Kubelet:
         for container in [*run.init_containers, *run.containers]:
             self._signal(container, signal.SIGKILL)
 
-    async def _final_delete(self, namespace: str, name: str, uid: str) -> None:
-        with contextlib.suppress(ApiError):
-            await self.cluster.delete(
-                self._pods,
-                namespace,
-                name,
-                {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}},
-                Options(),
-            )
-
     async def _forget(self, run: PodRun) -> None:
         if run.task is not None and not run.task.done():
             try:
@@ -793,7 +765,7 @@ class Kubelet:
         self, namespace: str, name: str, message: str = "The node was low on resource: memory. "
     ) -> None:
         """Evict a pod the way a node under pressure does: kill it, mark it Failed with reason Evicted."""
-        pod = self.cluster.store.get(POD_KEY, namespace, name)
+        pod = self.api.pod(namespace, name)
         if pod is None:
             raise not_found("pods", "", name)
         run = self._runs.get(pod["metadata"]["uid"])
@@ -814,7 +786,7 @@ class Kubelet:
         await self._publish(run)
 
     async def logs(self, namespace: str, name: str, query: dict[str, str]) -> AsyncIterator[bytes]:
-        pod = self.cluster.store.get(POD_KEY, namespace, name)
+        pod = self.api.pod(namespace, name)
         if pod is None:
             raise not_found("pods", "", name)
         run = self._runs.get(pod["metadata"]["uid"])
@@ -889,3 +861,4 @@ class Kubelet:
                     await container.process.wait()
             run.filesystem.remove()
         self._runs.clear()
+        await self.api.stop()

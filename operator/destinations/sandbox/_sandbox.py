@@ -29,6 +29,8 @@ from ._cluster import CRD_KEY, AdmissionHook, Caller, Cluster, Options
 from ._controllers import Controllers
 from ._faults import Faults
 from ._kubelet import Kubelet
+from ._node import EmbeddedNode
+from ._real import RealSandboxServer
 from ._requestlog import RequestLog, RequestRecord
 from ._resources import Registry
 from ._server import ApiServer
@@ -41,6 +43,10 @@ T = TypeVar("T")
 ADMIN_USER = "sandbox-admin"
 #: The repository's `crds/` directory, when running from a checkout.
 REPO_CRDS = Path(__file__).resolve().parents[3] / "crds"
+
+
+class EmbeddedOnly(RuntimeError):
+    """A sandbox feature that only the embedded emulator has (fault injection, reading its store…)."""
 
 
 def default_crds_dir() -> Path | None:
@@ -76,6 +82,11 @@ class SandboxConfig:
     #: Where admission webhooks' Services listen locally: {"<namespace>/<name>": "127.0.0.1:9443"}
     #: (service references cannot resolve outside a cluster; see `_webhooks`).
     webhook_services: Mapping[str, str] = field(default_factory=dict)
+    #: `embedded`: the in-process API emulator; `real`: etcd, kube-apiserver and
+    #: kube-controller-manager built from Go modules (see `_controlplane`), the test bed of record.
+    control_plane: str = "embedded"
+    #: Extra kube-apiserver arguments (real control plane only).
+    apiserver_args: tuple[str, ...] = ()
 
 
 def render_kubeconfig(
@@ -144,6 +155,9 @@ class SandboxServer:
     def ca_pem(self) -> bytes | None:
         return certificates().ca_pem if self.config.tls else None
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return certificates().client_context() if self.config.tls else None
+
     async def start(self) -> None:
         await self.cluster.bootstrap()
         crds_dir = self.config.crds_dir or (default_crds_dir() if self.config.install_repo_crds else None)
@@ -166,7 +180,7 @@ class SandboxServer:
             if workdir is None:
                 workdir = self._temporary_workdir = Path(tempfile.mkdtemp(prefix="destinations-sandbox-"))
             self.kubelet = Kubelet(
-                self.cluster,
+                EmbeddedNode(self.cluster),
                 image=self.config.image,
                 workdir=workdir,
                 extra_env=dict(self.config.pod_env),
@@ -175,6 +189,7 @@ class SandboxServer:
             )
             self.api.log_reader = self.kubelet.logs
             self.api.evictor = self.kubelet.evict
+            await self.kubelet.start()
         if self.config.kubeconfig_path is not None:
             self.write_kubeconfig(self.config.kubeconfig_path)
 
@@ -253,7 +268,7 @@ class Sandbox:
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: SandboxServer | None = None
+        self._server: SandboxServer | RealSandboxServer | None = None
         self._own_kubeconfig_dir: Path | None = None
 
     # --- life cycle --------------------------------------------------------------------------
@@ -270,7 +285,11 @@ class Sandbox:
             assert self._loop is not None
             asyncio.set_event_loop(self._loop)
             try:
-                self._server = SandboxServer(self.config)
+                self._server = (
+                    RealSandboxServer(self.config)
+                    if self.config.control_plane == "real"
+                    else SandboxServer(self.config)
+                )
                 self._loop.run_until_complete(self._server.start())
             except BaseException as error:  # reported to the starting thread
                 failure.append(error)
@@ -307,10 +326,21 @@ class Sandbox:
     # --- access ------------------------------------------------------------------------------
 
     @property
-    def server(self) -> SandboxServer:
+    def server(self) -> SandboxServer | RealSandboxServer:
         if self._server is None:
             raise RuntimeError("the sandbox is not started")
         return self._server
+
+    @property
+    def control_plane(self) -> str:
+        """`embedded` (the API emulator) or `real` (kube-apiserver built from Go modules)."""
+        return self.config.control_plane
+
+    def _embedded(self, what: str) -> SandboxServer:
+        server = self.server
+        if not isinstance(server, SandboxServer):
+            raise EmbeddedOnly(f"{what} needs the embedded control plane (this sandbox runs a real one)")
+        return server
 
     def call(
         self, function: Callable[[], Coroutine[Any, Any, T]] | Coroutine[Any, Any, T], timeout: float = 60
@@ -345,7 +375,7 @@ class Sandbox:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A client SSL context trusting the sandbox's CA (None when serving plain http)."""
-        return certificates().client_context() if self.config.tls else None
+        return self.server.ssl_context()
 
     @property
     def ca_path(self) -> Path | None:
@@ -372,7 +402,8 @@ class Sandbox:
     def set_faults(self, spec: str | None) -> None:
         """Change fault injection while running (`None` or "" switches it off)."""
         faults = Faults.parse(spec)
-        self._in_loop(lambda: setattr(self.server.api, "faults", faults))
+        server = self._embedded("fault injection")
+        self._in_loop(lambda: setattr(server.api, "faults", faults))
 
     def evict_pod(
         self, namespace: str, name: str, message: str = "The node was low on resource: memory. "
@@ -385,16 +416,18 @@ class Sandbox:
 
     def add_admission_hook(self, hook: AdmissionHook) -> None:
         """Run `hook` on every create, update and delete (it runs in the sandbox's loop)."""
-        self._in_loop(lambda: self.server.cluster.admission_hooks.append(hook))
+        server = self._embedded("in-process admission hooks")
+        self._in_loop(lambda: server.cluster.admission_hooks.append(hook))
 
     def set_webhook_service(self, namespace: str, name: str, address: str | None) -> None:
         """Send webhook calls for Service `namespace/name` to `address` ("host:port"); None forgets it.
 
         The TLS server name checked stays `<name>.<namespace>.svc`, as kube-apiserver checks it.
         """
+        server = self._embedded("webhook service addresses")
 
         def change() -> None:
-            addresses = self.server.cluster.webhooks.service_addresses
+            addresses = server.cluster.webhooks.service_addresses
             if address is None:
                 addresses.pop(f"{namespace}/{name}", None)
             else:
@@ -407,17 +440,20 @@ class Sandbox:
         return self.call(self.server.apply(document))
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Json | None:
-        """Read an object directly from the store, or None."""
+        """Read an object directly from the store (over HTTP on a real control plane), or None."""
+        if isinstance(self.server, RealSandboxServer):
+            return self.call(self.server.get(api_version, kind, name, namespace))
+        server = self._embedded("reading the store")
         group, _, version = api_version.rpartition("/")
 
         def read() -> Json | None:
-            for resource_type in self.server.registry:
+            for resource_type in server.registry:
                 if (
                     resource_type.group == group
                     and resource_type.version == version
                     and resource_type.kind == kind
                 ):
-                    return self.server.store.get(
+                    return server.store.get(
                         resource_type.storage_key, namespace if resource_type.namespaced else "", name
                     )
             return None
@@ -425,11 +461,11 @@ class Sandbox:
         return self._in_loop(read)
 
     def object_count(self) -> int:
-        return self._in_loop(self.server.store.count)
+        return self._in_loop(self._embedded("counting stored objects").store.count)
 
     def settle(self) -> None:
         """Wait until the garbage collector and namespace cleanup have nothing in flight."""
-        self.call(self.server.controllers.idle())
+        self.call(self._embedded("settling the controllers").controllers.idle())
 
 
 def run_coroutine(awaitable: Awaitable[T]) -> T:  # pragma: no cover - convenience for scripts
