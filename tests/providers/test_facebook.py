@@ -20,12 +20,13 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from destinations.api.models import AuthMethod, JobType, SyncMode
 from destinations.providers._http import HttpClientFactory
 from destinations.providers.base import Credentials, Record, SyncContext
 from destinations.providers.errors import AuthenticationFailed, MalformedResponse, ProviderError, RateLimited
-from destinations.providers.facebook import normalize, provider
+from destinations.providers.facebook import hash_identifier, normalize, provider
 from tests.providers.conftest import batches_of, make_context, run
 from tests.providers.servers import FakeServer, Request, Response
 
@@ -113,8 +114,6 @@ def test_several_identifiers_follow_the_schema_order(http: HttpClientFactory) ->
 @pytest.mark.parametrize(
     ("key", "raw", "normalized"),
     [
-        ("PHONE", "+44 (0)20 7946-0958", "4402079460958"),
-        ("PHONE", "0033 1 23", "33123"),
         ("FN", " Mary-Ann ", "maryann"),
         ("LN", "O'Brien", "obrien"),
         ("CT", "San Francisco", "sanfrancisco"),
@@ -127,6 +126,70 @@ def test_several_identifiers_follow_the_schema_order(http: HttpClientFactory) ->
 )
 def test_identifiers_are_normalized_as_meta_requires(key: str, raw: str, normalized: str) -> None:
     assert normalize(key, raw) == normalized
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "normalized"),
+    [
+        ("+44 (0)20 7946-0958", None, "442079460958"),  # the UK trunk 0 is not part of the number
+        ("020 7946 0958", "GB", "442079460958"),
+        ("0044 20 7946 0958", None, "442079460958"),  # international call prefix
+        ("(650)555-1212", "US", "16505551212"),  # Meta's example (Business SDK, UserData.setPhone)
+        ("1(650)555-1212", None, "16505551212"),
+        ("+1 650 555 1212", "GB", "16505551212"),  # a country code wins over the default region
+        ("01 23 45 67 89", "FR", "33123456789"),
+        ("0033 1 23 45 67 89", None, "33123456789"),
+        ("030 123456", "DE", "4930123456"),
+        ("090-1234-5678", "JP", "819012345678"),
+        ("+91 98765 43210", None, "919876543210"),
+    ],
+)
+def test_phone_numbers_are_country_code_and_national_number(
+    raw: str, region: str | None, normalized: str
+) -> None:
+    """ "Phone numbers must include a country code", digits only, no leading zeros (Meta's hashing guide)."""
+    assert normalize("PHONE", raw, region) == normalized
+
+
+@pytest.mark.parametrize("raw", ["0033 1 23", "12", "call me", "+44 20"])
+def test_what_cannot_be_a_phone_number_is_left_out(raw: str) -> None:
+    assert normalize("PHONE", raw) is None
+
+
+def test_meta_documented_phone_hash() -> None:
+    """Meta's Conversions API parameters page: (650)555-1212 in the US hashes to e323ec62…3176."""
+    assert (
+        hash_identifier("PHONE", "(650)555-1212", "US")
+        == "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+    )
+
+
+def test_the_default_phone_region_is_a_config_field(http: HttpClientFactory) -> None:
+    with FakeServer(Audience()) as server:
+        run(
+            provider.export(
+                context(server, http, identifiers={"PHONE": "phone"}, defaultPhoneRegion="GB"),
+                batches_of([{"phone": "020 7946 0958"}]),
+            )
+        )
+    assert server.requests[0].json()["payload"]["data"] == [[sha("442079460958")]]
+
+
+def test_an_unknown_default_phone_region_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match="'XX' is not a region with known phone numbering"):
+        provider.parse_config(JobType.EXPORT, {"audienceId": "1", "defaultPhoneRegion": "XX"})
+
+
+def test_member_identities_are_the_hashes_meta_matches_on() -> None:
+    config = provider.parse_config(
+        JobType.EXPORT, {"audienceId": "1", "identifiers": {"EMAIL": "email", "PHONE": "phone"}}
+    )
+    one_way = {"email": "Jane.Doe@Example.com", "phone": "+44 (0)20 7946-0958"}
+    other_way = {"email": " jane.doe@example.com", "phone": "0044 20 7946 0958"}
+    expected = {f"EMAIL:{sha('jane.doe@example.com')}", f"PHONE:{sha('442079460958')}"}
+    assert provider.member_identities(config, one_way) == expected
+    assert provider.member_identities(config, other_way) == expected
+    assert provider.member_identities(config, {"email": "", "phone": "n/a"}) == frozenset()
 
 
 def test_uploads_are_split_at_the_configured_batch_size_in_one_session(http: HttpClientFactory) -> None:

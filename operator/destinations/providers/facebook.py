@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
@@ -51,6 +51,7 @@ from destinations.providers.errors import (
     ProviderError,
     RateLimited,
 )
+from destinations.providers.identities import PHONE_REGIONS, normalize_email, normalize_phone
 
 GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v21.0"
@@ -76,6 +77,19 @@ class FacebookExportConfig(ProviderConfig):
     """Graph API version."""
     batch_size: int = Field(default=10_000, ge=1, le=10_000)
     """Users per request (Meta's maximum is 10,000)."""
+    default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166-1 alpha-2 country (`GB`, `US`) of phone numbers written without a country code, such as
+    `020 7946 0958`; without it, numbers lacking `+` must start with their country code."""
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        if region is not None and region not in PHONE_REGIONS:
+            raise ValueError(
+                f"{region!r} is not a region with known phone numbering; use an ISO 3166-1 alpha-2 "
+                "code such as GB, US or DE"
+            )
+        return region
 
 
 CONFIG_MODELS: dict[JobType, type[ProviderConfig]] = {JobType.EXPORT: FacebookExportConfig}
@@ -92,22 +106,24 @@ def _letters(value: str) -> str:
     return "".join(ch for ch in value.lower() if unicodedata.category(ch)[0] in ("L", "N"))
 
 
-def normalize(key: str, value: str) -> str | None:
+def normalize(key: str, value: str, default_phone_region: str | None = None) -> str | None:
     """Meta's normalisation of one identifier before hashing; None when nothing usable is left.
 
     Per "Hashing and Normalizing Data" in the Custom Audiences guide: trim and lower-case everything;
-    phone numbers digits only with the country code and no leading zeros; names, cities and states
-    without punctuation or spaces; US ZIP codes' first five digits; countries as ISO 3166-1 alpha-2;
-    gender `f` or `m`; birth year four digits.
+    phone numbers as digits with the country code and without the national trunk prefix
+    (`+44 (0)20 7946-0958` → `442079460958`, `(650)555-1212` in the US → `16505551212`, the
+    Business SDK's example), read with `default_phone_region` when written without a country code;
+    names, cities and states without punctuation or spaces; US ZIP codes' first five digits;
+    countries as ISO 3166-1 alpha-2; gender `f` or `m`; birth year four digits.
     """
     text = value.strip().lower()
     if not text:
         return None
     if key == "EMAIL":
-        return text if "@" in text else None
+        return normalize_email(text)
     if key == "PHONE":
-        digits = re.sub(r"[^0-9]", "", text).lstrip("0")
-        return digits or None
+        e164 = normalize_phone(text, default_phone_region)
+        return e164.removeprefix("+") if e164 else None
     if key in ("FN", "LN", "CT", "ST"):
         return _letters(text) or None
     if key == "ZIP":
@@ -124,9 +140,9 @@ def normalize(key: str, value: str) -> str | None:
     return text  # EXTERN_ID: sent as given
 
 
-def hash_identifier(key: str, value: str) -> str | None:
+def hash_identifier(key: str, value: str, default_phone_region: str | None = None) -> str | None:
     """The value Meta expects in `data`: SHA-256 hex of the normalised value (EXTERN_ID is not hashed)."""
-    normalized = normalize(key, value)
+    normalized = normalize(key, value, default_phone_region)
     if normalized is None:
         return None
     if key == "EXTERN_ID":
@@ -134,12 +150,14 @@ def hash_identifier(key: str, value: str) -> str | None:
     return hashlib.sha256(normalized.encode()).hexdigest()
 
 
-def user_row(identifiers: Mapping[IdentifierKey, str], record: Record) -> list[str] | None:
+def user_row(
+    identifiers: Mapping[IdentifierKey, str], record: Record, default_phone_region: str | None = None
+) -> list[str] | None:
     """One row of `data` in schema order (empty strings for missing values); None if all are missing."""
     row = []
     for key, field_name in identifiers.items():
         raw = text_field(record, field_name)
-        row.append((hash_identifier(key, raw) if raw is not None else None) or "")
+        row.append((hash_identifier(key, raw, default_phone_region) if raw is not None else None) or "")
     return row if any(row) else None
 
 
@@ -247,6 +265,22 @@ class FacebookProvider(Provider):
         assert isinstance(config, FacebookExportConfig)
         return tuple(config.identifiers.values())
 
+    def member_identities(self, config: ProviderConfig, record: Record) -> frozenset[str]:
+        """Each identifier as Meta matches it: `KEY:` and the hash of its normalised value.
+
+        Meta matches a user on any of the row's identifiers, so a member shares its identity with
+        every row that carries one of the same hashes (the same email in another case, the same phone
+        number written another way).
+        """
+        assert isinstance(config, FacebookExportConfig)
+        identities = set()
+        for key, field_name in config.identifiers.items():
+            raw = text_field(record, field_name)
+            hashed = hash_identifier(key, raw, config.default_phone_region) if raw is not None else None
+            if hashed:
+                identities.add(f"{key}:{hashed}")
+        return frozenset(identities)
+
     def _client(self, context: SyncContext) -> ProviderHttpClient:
         return context.http(
             name="Meta",
@@ -304,7 +338,7 @@ class FacebookProvider(Provider):
         chunk: list[list[str]] = []
         async for batch in batches:
             for record in batch:
-                row = user_row(config.identifiers, record)
+                row = user_row(config.identifiers, record, config.default_phone_region)
                 if row is None:
                     context.counts.omit(
                         1, f"a record has none of the fields {sorted(config.identifiers.values())}"
