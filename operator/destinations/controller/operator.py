@@ -20,6 +20,7 @@ import kopf
 from destinations.controller.admission import configure_admission
 from destinations.controller.authorizations import AuthorizationController
 from destinations.controller.handlers import build_registry, configure
+from destinations.controller.job_metrics import JobMetricsCollector, authorization_samples_of, samples_of
 from destinations.controller.jobs import JobController, utc_now
 from destinations.controller.kube import KubeClient
 from destinations.controller.metrics import Metrics
@@ -38,6 +39,13 @@ class Operator:
         self.metrics = Metrics(lambda: self.jobs.phases())
         self.jobs = JobController(settings, self._client, self.metrics, clock=utc_now)
         self.authorizations = AuthorizationController(self.jobs, self._client, clock=utc_now)
+        self.metrics.registry.register(
+            JobMetricsCollector(
+                lambda: samples_of(self.jobs),
+                lambda: authorization_samples_of(self.authorizations),
+                per_job=settings.per_job_metrics,
+            )
+        )
         self.metrics_port: int | None = None
 
     def _client(self) -> KubeClient:

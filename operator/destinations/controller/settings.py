@@ -45,6 +45,9 @@ class OperatorSettings:
     max_concurrent_runs: int = 0
     """Cluster-wide cap on runs in flight; 0 means no cap."""
     metrics_port: int = 9090
+    per_job_metrics: bool = True
+    """Export the per-job gauges (up to 21 series per job, controller/job_metrics.py); off for very large
+    installations, leaving the aggregates and the Authorization health."""
     liveness_port: int = 8080
     webhooks: WebhookMode = WebhookMode.OFF
     webhook_port: int = 9443
@@ -67,6 +70,7 @@ ENVIRONMENT: dict[str, str] = {
     "default_purge_after": "DESTINATIONS_PURGE_AFTER",
     "max_concurrent_runs": "DESTINATIONS_MAX_CONCURRENT_RUNS",
     "metrics_port": "DESTINATIONS_METRICS_PORT",
+    "per_job_metrics": "DESTINATIONS_PER_JOB_METRICS",
     "liveness_port": "DESTINATIONS_LIVENESS_PORT",
     "webhooks": "DESTINATIONS_WEBHOOKS",
     "webhook_port": "DESTINATIONS_WEBHOOK_PORT",
@@ -108,6 +112,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metrics-port", type=int, help=f"port of /metrics (default {defaults.metrics_port})"
+    )
+    parser.add_argument(
+        "--per-job-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="export per-job gauges (default on; up to 21 series per job) "
+        f"[{ENVIRONMENT['per_job_metrics']}: true/false]",
     )
     parser.add_argument(
         "--liveness-port", type=int, help=f"port of /healthz (default {defaults.liveness_port})"
@@ -173,6 +184,16 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
                 f"namespace: {namespace!r} is not a namespace name (lower-case letters, digits, '-')"
             )
     sync_resources = _parse_resources(pick("sync_resources"))
+    per_job_text = pick("per_job_metrics")
+    if per_job_text is None:
+        per_job_metrics = defaults.per_job_metrics
+    elif per_job_text.lower() in _TRUE or per_job_text.lower() in _FALSE:
+        per_job_metrics = per_job_text.lower() in _TRUE
+    else:
+        raise ValueError(
+            f"per-job-metrics: {per_job_text!r} is not a boolean; expected one of "
+            f"{', '.join(sorted(_TRUE | _FALSE))}"
+        )
     webhooks_text = pick("webhooks") or defaults.webhooks.value
     try:
         webhooks = WebhookMode(webhooks_text)
@@ -187,6 +208,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         default_purge_after=purge_after,
         max_concurrent_runs=integer("max_concurrent_runs", defaults.max_concurrent_runs, 0),
         metrics_port=integer("metrics_port", defaults.metrics_port, 0),
+        per_job_metrics=per_job_metrics,
         liveness_port=integer("liveness_port", defaults.liveness_port, 0),
         webhooks=webhooks,
         webhook_port=integer("webhook_port", defaults.webhook_port, 0),
@@ -196,6 +218,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] = os.envi
         peering=pick("peering"),
         verbose=bool(getattr(args, "verbose", None)),
     )
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 def _parse_resources(text: str | None) -> dict[str, dict[str, str]] | None:
@@ -224,5 +250,6 @@ def describe(settings: OperatorSettings) -> str:
     return (
         f"watching {scope}; sync image {settings.sync_image}; purge after {purge}; "
         f"max concurrent runs {settings.max_concurrent_runs or 'unlimited'}; "
-        f"webhooks {settings.webhooks.value}"
+        f"webhooks {settings.webhooks.value}; "
+        f"per-job metrics {'on' if settings.per_job_metrics else 'off'}"
     )
