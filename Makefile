@@ -12,7 +12,8 @@ lint: setup
 	.venv/bin/ruff format --check operator tests benchmarks scripts
 	.venv/bin/mypy
 
+# Every cluster test runs on both backends: the embedded emulator and the real control plane.
 test: lint
-	PATH="$(CURDIR)/.tools/bin:$$PATH" .venv/bin/pytest -n 2 --cov=destinations --cov-report=term:skip-covered
+	PATH="$(CURDIR)/.tools/bin:$$PATH" DESTINATIONS_CONTROL_PLANES=embedded,real .venv/bin/pytest -n 2 --cov=destinations --cov-report=term:skip-covered
 	@echo "Lifecycle core coverage (must stay at or above 95%):"
 	.venv/bin/coverage report --include='operator/destinations/lifecycle/*' --fail-under=95

