@@ -34,9 +34,13 @@ def prepare_corpus_namespace(cluster: AdmissionCluster) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path) -> Iterator[AdmissionCluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path, control_plane: str
+) -> Iterator[AdmissionCluster]:
     """The operator serving the shipped webhook configurations (failurePolicy Fail), ready to answer."""
-    for running in admission_cluster(tmp_path_factory.mktemp("admission"), kubectl_binary):
+    for running in admission_cluster(
+        tmp_path_factory.mktemp("admission"), kubectl_binary, control_plane=control_plane
+    ):
         running.start()
         prepare_corpus_namespace(running)
         running.install_webhooks()

@@ -18,7 +18,7 @@ import yaml
 
 from destinations.sandbox import Sandbox
 from tests.fixtures.sandbox import SandboxApi, wait_until
-from tests.operator.harness import OPERATOR_USER, OperatorProcess, free_port
+from tests.operator.harness import OPERATOR_USER, OperatorProcess, free_port, operator_kubeconfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATIONS = REPO_ROOT / "manifests" / "components" / "webhooks" / "webhook-configurations.yaml"
@@ -38,20 +38,27 @@ def webhook_configurations() -> list[dict[str, Any]]:
 class AdmissionCluster:
     """A sandbox, the operator serving its webhooks, and kubectl per user."""
 
-    def __init__(self, workdir: Path, kubectl_binary: Path, *operator_args: str) -> None:
+    def __init__(
+        self, workdir: Path, kubectl_binary: Path, *operator_args: str, control_plane: str = "embedded"
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.kubectl_binary = kubectl_binary
+        users = dict(USERS) if control_plane == "real" else {**USERS, OPERATOR_USER: "operator-token"}
         self.sandbox = Sandbox(
             kubeconfig_path=workdir / "kubeconfig",
             workdir=workdir / "sandbox",
             kubelet=False,
-            users={**USERS, OPERATOR_USER: "operator-token"},
+            users=users,
+            # The emulator lets every user do everything; on a real API server the test users are
+            # cluster administrators, so what refuses their requests is admission, not RBAC.
+            user_groups={user: ("system:masters",) for user in USERS},
+            control_plane=control_plane,
         ).start()
         self.api = SandboxApi(self.sandbox)
         self.webhook_port = free_port()
         self.sandbox.set_webhook_service(SERVICE_NAMESPACE, SERVICE_NAME, f"127.0.0.1:{self.webhook_port}")
-        kubeconfig = self.sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
+        kubeconfig = operator_kubeconfig(self.sandbox, self.api, workdir / "operator-kubeconfig")
         self.operator = OperatorProcess(
             kubeconfig,
             workdir / "operator.log",
@@ -184,8 +191,10 @@ class AdmissionCluster:
         return self.sandbox.get("destinations.dev/v1", kind, name, namespace)
 
 
-def admission_cluster(workdir: Path, kubectl_binary: Path, *operator_args: str) -> Iterator[AdmissionCluster]:
-    cluster = AdmissionCluster(workdir, kubectl_binary, *operator_args)
+def admission_cluster(
+    workdir: Path, kubectl_binary: Path, *operator_args: str, control_plane: str = "embedded"
+) -> Iterator[AdmissionCluster]:
+    cluster = AdmissionCluster(workdir, kubectl_binary, *operator_args, control_plane=control_plane)
     try:
         yield cluster
     finally:

@@ -14,8 +14,12 @@ from tests.operator.harness import free_port
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path) -> Iterator[AdmissionCluster]:
-    for running in admission_cluster(tmp_path_factory.mktemp("failure-policy"), kubectl_binary):
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path, control_plane: str
+) -> Iterator[AdmissionCluster]:
+    for running in admission_cluster(
+        tmp_path_factory.mktemp("failure-policy"), kubectl_binary, control_plane=control_plane
+    ):
         running.start()
         yield running
 

@@ -22,12 +22,13 @@ def certificate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster(
-    tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path, certificate_dir: Path
+    tmp_path_factory: pytest.TempPathFactory, kubectl_binary: Path, certificate_dir: Path, control_plane: str
 ) -> Iterator[AdmissionCluster]:
     for running in admission_cluster(
         tmp_path_factory.mktemp("external"),
         kubectl_binary,
         "--webhooks", "external", "--webhook-cert-dir", str(certificate_dir),
+        control_plane=control_plane,
     ):  # fmt: skip
         running.start()
         running.namespace("tls")

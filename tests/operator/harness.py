@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from destinations.sandbox import RequestRecord, Sandbox
+from destinations.sandbox import RequestRecord, Sandbox, render_kubeconfig
 from tests.fixtures.rbac import load_operator_rbac, record_operator_requests
 from tests.fixtures.sandbox import SandboxApi, wait_until
 
@@ -196,49 +196,9 @@ class OperatorCluster:
         ).start()
         self.api = SandboxApi(self.sandbox)
         self.provider = FakeProvider()
-        if control_plane == "real":
-            # The shipped ServiceAccount and ClusterRole, and a token the API server issues for it:
-            # the real RBAC authorizer then enforces exactly what manifests/ grants.
-            kubeconfig = self._service_account_kubeconfig(workdir / "operator-kubeconfig")
-        else:
-            kubeconfig = self.sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
+        kubeconfig = operator_kubeconfig(self.sandbox, self.api, workdir / "operator-kubeconfig")
         self.operator = OperatorProcess(kubeconfig, workdir / "operator.log", tuple(operator_args))
         self.operator.start()
-
-    def _service_account_kubeconfig(self, path: Path) -> Path:
-        for manifest in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
-            for document in yaml.safe_load_all((MANIFESTS / manifest).read_text(encoding="utf-8")):
-                if document:
-                    document.setdefault("metadata", {}).setdefault("namespace", OPERATOR_NAMESPACE)
-                    self.sandbox.apply(document)
-        response = self.api.post(
-            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/destinations-operator/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-        )
-        assert response.status_code == 201, response.text
-        token = response.json()["status"]["token"]
-        ca = base64.b64encode(self.sandbox.server.ca_pem or b"").decode()
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "test-bed",
-                            "cluster": {"server": self.sandbox.url, "certificate-authority-data": ca},
-                        }
-                    ],
-                    "users": [{"name": "operator", "user": {"token": token}}],
-                    "contexts": [
-                        {"name": "operator", "context": {"cluster": "test-bed", "user": "operator"}}
-                    ],
-                    "current-context": "operator",
-                }
-            ),
-            encoding="utf-8",
-        )
-        return path
 
     def close(self) -> None:
         self.operator.stop()
@@ -388,6 +348,30 @@ class OperatorCluster:
             for record in self.sandbox.request_log
             if record.user == OPERATOR_USER and (namespace is None or record.namespace == namespace)
         ]
+
+
+def operator_kubeconfig(sandbox: Sandbox, api: SandboxApi, path: Path) -> Path:
+    """A kubeconfig for the operator: as OPERATOR_USER on the emulator (a `users` entry), and on a real
+    control plane with a token the API server issues for the shipped ServiceAccount, bound to the
+    shipped ClusterRole, so the real RBAC authorizer enforces exactly what manifests/ grants.
+    """
+    if sandbox.control_plane != "real":
+        return sandbox.kubeconfig_for(OPERATOR_USER, path)
+    for manifest in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+        for document in yaml.safe_load_all((MANIFESTS / manifest).read_text(encoding="utf-8")):
+            if document:
+                document.setdefault("metadata", {}).setdefault("namespace", OPERATOR_NAMESPACE)
+                sandbox.apply(document)
+    response = api.post(
+        f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/destinations-operator/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    assert response.status_code == 201, response.text
+    token = response.json()["status"]["token"]
+    path.write_text(
+        render_kubeconfig(sandbox.url, OPERATOR_USER, token, sandbox.server.ca_pem), encoding="utf-8"
+    )
+    return path
 
 
 def operator_cluster(

@@ -6,7 +6,12 @@ injected into the operator's requests only (`user=`), so the test's own reads st
 
 from __future__ import annotations
 
+import pytest
+
 from tests.operator.harness import OPERATOR_USER, OperatorCluster
+
+# API faults are injected by the emulator; a real API server offers no such switch.
+pytestmark = pytest.mark.embedded_only
 
 FAULTS = f"error=0.1,conflict=0.1,latency=20ms@0.2,drop-watch=0.05,seed=11,user={OPERATOR_USER}"
 

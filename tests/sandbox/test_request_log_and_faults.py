@@ -8,10 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from destinations.sandbox import Sandbox, SandboxConfig
 from tests.fixtures.sandbox import SandboxApi
 
 from .conftest_helpers import configmap
+
+# The emulator's own tools (its /sandbox/v1 endpoints and fault injection); on the real control plane
+# the request log is the audit log, covered by test_real_control_plane.py.
+pytestmark = pytest.mark.embedded_only
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 

@@ -20,7 +20,7 @@ from ._cluster import AdmissionHook, AdmissionRequest, Caller
 from ._controlplane import ControlPlane, ControlPlaneError, find_binaries
 from ._errors import ApiError
 from ._requestlog import RequestRecord
-from ._sandbox import ADMIN_USER, EmbeddedOnly, Sandbox, SandboxConfig, SandboxServer
+from ._sandbox import ADMIN_USER, EmbeddedOnly, Sandbox, SandboxConfig, SandboxServer, render_kubeconfig
 
 __all__ = [
     "ADMIN_USER",
@@ -36,4 +36,5 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "find_binaries",
+    "render_kubeconfig",
 ]

@@ -133,7 +133,8 @@ class _Process:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 2) -> None:
+        """SIGTERM, then SIGKILL after `timeout` s: a throw-away component has nothing worth waiting for."""
         process = self.process
         if process is None or process.poll() is not None:
             return

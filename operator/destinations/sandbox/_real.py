@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import ssl
 import tempfile
 import time
@@ -21,13 +22,29 @@ from typing import Any
 
 import aiohttp
 
-from ._controlplane import ADMIN_USER, ControlPlane
+from ._controlplane import ADMIN_USER, ControlPlane, ControlPlaneError
 from ._errors import ApiError
 from ._kubelet import Kubelet
 from ._node import RemoteNode
 from ._requestlog import RequestRecord
 
 Json = dict[str, Any]
+
+
+def host_address() -> str:
+    """This machine's own IPv4 address (not loopback): where a route to the outside would leave from."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+            address = str(probe.getsockname()[0])
+        except OSError:
+            address = ""
+    if not address or address.startswith("127."):
+        raise ControlPlaneError(
+            "the real control plane routes webhook Services to this machine's own address, and it has "
+            "none but loopback"
+        )
+    return address
 
 
 class AuditRequestLog:
@@ -55,7 +72,8 @@ class RealSandboxServer:
         self.control_plane = ControlPlane(
             users=dict(config.users),
             workdir=self.workdir_root / "control-plane",
-            extra_apiserver_args=tuple(config.apiserver_args),
+            groups={user: tuple(groups) for user, groups in config.user_groups.items()},
+            extra_apiserver_args=("--enable-aggregator-routing=true", *config.apiserver_args),
         )
         self.request_log = AuditRequestLog(self.control_plane)
         self.kubelet: Kubelet | None = None
@@ -189,6 +207,41 @@ class RealSandboxServer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CustomResourceDefinition {name} was not Established after {timeout} s")
             await asyncio.sleep(0.1)
+
+    async def route_service(self, namespace: str, name: str, address: str | None) -> None:
+        """Make Service `namespace/name` (port 443, as webhook configurations use) lead to `address`.
+
+        kube-apiserver reaches webhooks through their Service; with `--enable-aggregator-routing` it
+        picks an endpoint of the Service instead of its cluster IP, which nothing routes here. Endpoint
+        addresses may not be loopback ones, so the endpoint is this machine's own address on the port
+        of `address` (servers listening on all interfaces, as the operator's webhook server does).
+        `None` removes the endpoints.
+        """
+        await self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        port = int(address.rsplit(":", 1)[1]) if address else 9443
+        await self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}]},
+            }
+        )
+        addresses = [host_address()] if address else []
+        await self.apply(
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-sandbox",
+                    "namespace": namespace,
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": addresses, "conditions": {"ready": True}}] if addresses else [],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            }
+        )
 
     async def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Json | None:
         collection, namespaced = await self._resource_path({"apiVersion": api_version, "kind": kind})

@@ -87,6 +87,9 @@ class SandboxConfig:
     control_plane: str = "embedded"
     #: Extra kube-apiserver arguments (real control plane only).
     apiserver_args: tuple[str, ...] = ()
+    #: Groups of the `users` (real control plane only: the emulator authorizes every authenticated
+    #: user, a real API server asks RBAC, so e.g. {"alice": ("system:masters",)}).
+    user_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def render_kubeconfig(
@@ -424,6 +427,9 @@ class Sandbox:
 
         The TLS server name checked stays `<name>.<namespace>.svc`, as kube-apiserver checks it.
         """
+        if isinstance(self.server, RealSandboxServer):
+            self.call(self.server.route_service(namespace, name, address))
+            return
         server = self._embedded("webhook service addresses")
 
         def change() -> None:

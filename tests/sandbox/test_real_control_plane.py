@@ -1,0 +1,190 @@
+"""The real control plane: its harness, its audit log as the request log, the kubelet against it, and
+the real API server's validation of every pod the operator renders.
+
+Reference: https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/ (flags),
+https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/ (audit events), envtest's conventions
+(https://book.kubebuilder.io/reference/envtest.html: KUBEBUILDER_ASSETS).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from destinations import DEFAULT_IMAGE
+from destinations.api.models import DestinationJobSpec
+from destinations.controller.pods import AuthorizationInfo, JobIdentity, render_sync_pod
+from destinations.sandbox import ControlPlane, ControlPlaneError, Sandbox, find_binaries
+from tests.fixtures.sandbox import Kubectl, SandboxApi, wait_until
+
+pytestmark = pytest.mark.real_only
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_JOBS = sorted((REPO_ROOT / "examples" / "jobs").glob("*.yaml"))
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_binaries_come_from_kubebuilder_assets_when_it_holds_them(tmp_path: Path) -> None:
+    built = find_binaries()
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+        (assets / name).symlink_to(built / name)
+    assert find_binaries({"KUBEBUILDER_ASSETS": str(assets)}) == assets.resolve()
+
+
+def test_missing_binaries_are_an_error_that_says_how_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(ControlPlaneError, match="KUBEBUILDER_ASSETS"):
+        ControlPlane(binaries=tmp_path).start()
+
+
+def test_the_control_plane_stops_leaving_no_process_port_or_directory(control_plane: str) -> None:
+    plane = ControlPlane(users={"someone": "someone-token"}).start()
+    port, workdir = plane.port, plane.workdir
+    processes = [process.process for process in plane._processes]
+    assert workdir is not None and workdir.is_dir() and _port_open(port)
+    version = plane._request("GET", "/version")
+    assert version is not None and version["gitVersion"] == "v1.36.3"
+    plane.stop()
+    assert all(process is not None and process.poll() is not None for process in processes)
+    assert not _port_open(port)
+    assert not workdir.exists()
+
+
+def test_the_audit_log_is_the_request_log(sandbox: Sandbox, sandbox_api: SandboxApi) -> None:
+    sandbox.reset_request_log()
+    sandbox_api.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "audited"}})
+    sandbox_api.get("/api/v1/namespaces/default/configmaps/audited")
+    sandbox_api.get("/api/v1/namespaces/default/configmaps/missing")
+
+    def logged() -> list[tuple[str, str, str, int]]:
+        return [
+            (record.verb, record.resource, record.name, record.code)
+            for record in sandbox.request_log
+            if record.resource == "configmaps" and record.user == "sandbox-admin"
+        ]
+
+    wait_until(lambda: len(logged()) >= 3, message="three audit records")
+    assert logged() == [
+        ("create", "configmaps", "", 201),
+        ("get", "configmaps", "audited", 200),
+        ("get", "configmaps", "missing", 404),
+    ]
+
+
+def test_the_kubelet_registers_a_ready_node_and_serves_logs_through_the_api_server(
+    sandbox_api: SandboxApi, kubectl: Kubectl
+) -> None:
+    node = sandbox_api.get("/api/v1/nodes/sandbox-node").json()
+    assert {c["type"]: c["status"] for c in node["status"]["conditions"]} == {"Ready": "True"}
+    pod = {
+        "metadata": {"name": "talker"},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": DEFAULT_IMAGE,
+                    "command": ["python", "-c", "print('hello from the pod')"],
+                }
+            ],
+        },
+    }
+    assert sandbox_api.post(PODS, pod).status_code == 201
+    wait_until(
+        lambda: sandbox_api.get(f"{PODS}/talker").json().get("status", {}).get("phase") == "Succeeded",
+        message="the pod to succeed",
+    )
+    assert kubectl("logs", "talker").stdout == "hello from the pod\n"
+
+
+def _example_jobs() -> list[tuple[str, dict[str, Any]]]:
+    jobs = []
+    for path in EXAMPLE_JOBS:
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if document and document.get("kind") == "DestinationJob":
+                jobs.append((f"{path.stem}/{document['metadata']['name']}", document))
+    return jobs
+
+
+def _dry_run_pod(sandbox_api: SandboxApi, spec: DestinationJobSpec, secret_name: str = "credentials") -> Any:
+    pod = render_sync_pod(
+        JobIdentity(namespace="default", name="job", uid="8d5a1f2c-4f0e-4b53-9a3e-0c9d7e1b2a44"),
+        spec,
+        12,
+        "job-12",
+        AuthorizationInfo(method="apiKey", secret_name=secret_name),
+        image=DEFAULT_IMAGE,
+    )
+    return sandbox_api.post(f"{PODS}?dryRun=All", pod)
+
+
+def test_every_example_job_renders_a_pod_the_api_server_accepts(sandbox_api: SandboxApi) -> None:
+    examples = _example_jobs()
+    assert len(examples) >= 7, "the examples are the corpus; they must exist"
+    refused = {}
+    for name, document in examples:
+        response = _dry_run_pod(sandbox_api, DestinationJobSpec.model_validate(document["spec"]))
+        if response.status_code != 201:
+            refused[name] = response.json().get("message")
+    assert refused == {}
+
+
+def test_pod_template_overrides_render_a_pod_the_api_server_accepts(sandbox_api: SandboxApi) -> None:
+    (_, document), *_ = _example_jobs()
+    spec = dict(document["spec"])
+    spec["podTemplate"] = {
+        "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "sync", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        "serviceAccountName": "sync-runner",
+        "imagePullSecrets": [{"name": "registry"}],
+        "labels": {"team": "growth"},
+        "annotations": {"example.com/owner": "growth team"},
+        "priorityClassName": "system-cluster-critical",
+    }
+    response = _dry_run_pod(sandbox_api, DestinationJobSpec.model_validate(spec))
+    # The ServiceAccount does not exist, which the ServiceAccount admission plugin checks last.
+    assert response.status_code in (201, 403), response.text
+    if response.status_code == 403:
+        assert 'serviceaccount "sync-runner" not found' in response.json()["message"]
+
+
+def test_kubectl_version_reports_the_built_server(kubectl: Kubectl) -> None:
+    version = json.loads(kubectl("version", "-o", "json").stdout)
+    assert version["serverVersion"]["gitVersion"] == "v1.36.3"
+    assert version["serverVersion"]["major"] == "1" and version["serverVersion"]["minor"] == "36"
+
+
+def test_no_component_outlives_the_sandbox(tmp_path: Path, control_plane: str) -> None:
+    sandbox = Sandbox(kubeconfig_path=tmp_path / "kubeconfig", control_plane=control_plane).start()
+    port = sandbox.port
+    sandbox.stop()
+    assert not _port_open(port)
+    leftover = subprocess.run(["pgrep", "-f", f"--secure-port {port}"], capture_output=True, text=True)
+    assert leftover.stdout == ""
