@@ -92,7 +92,7 @@ def test_a_valid_file_prints_one_ok_line_and_exits_0(
         pytest.param(
             ("provider: mailchimp", "provider: mailchump"),
             "DestinationJob/newsletter: spec.provider: is not a known provider; known providers: facebook, "
-            'mailchimp, webhook (got "mailchump")',
+            'google, mailchimp, salesforce, webhook (got "mailchump")',
             id="unknown-provider",
         ),
         pytest.param(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -74,10 +75,27 @@ class AuthMethod(StrEnum):
 SECRET_KEYS: dict[AuthMethod, tuple[tuple[str, ...], tuple[str, ...]]] = {
     AuthMethod.API_KEY: (("apiKey",), ()),
     AuthMethod.BASIC: (("username", "password"), ()),
-    AuthMethod.OAUTH2: (("accessToken",), ("refreshToken", "clientId", "clientSecret")),
+    AuthMethod.OAUTH2: ((), ("accessToken", "refreshToken", "clientId", "clientSecret", "tokenUrl")),
     AuthMethod.SERVICE_ACCOUNT: (("serviceAccountJson",), ()),
     AuthMethod.NONE: ((), ()),
 }
+
+
+def missing_secret_keys(method: AuthMethod, values: Mapping[str, str]) -> list[str]:
+    """The Secret keys `method` needs that are absent or blank.
+
+    oauth2 needs `accessToken`, or `refreshToken` with `clientId` and `clientSecret` (the worker and
+    the health check then obtain access tokens themselves; `tokenUrl` overrides the provider's).
+    """
+    required, _ = SECRET_KEYS[method]
+    missing = [key for key in required if not (values.get(key) or "").strip()]
+    if method == AuthMethod.OAUTH2:
+        present = {key for key, value in values.items() if (value or "").strip()}
+        if "refreshToken" in present:
+            missing += [key for key in ("clientId", "clientSecret") if key not in present]
+        elif "accessToken" not in present:
+            missing.append("accessToken")
+    return missing
 
 
 class SyncMode(StrEnum):
@@ -446,6 +464,20 @@ class AlertThresholds(ApiModel):
     error when it never succeeded), e.g. `24h`. Not judged while Paused or Completed."""
 
 
+#: The share of the audience one mirror run may remove without a confirmation, in percent.
+DEFAULT_MAX_REMOVE_PERCENT = 20.0
+
+
+class MirrorSettings(ApiModel):
+    """Mirror mode's guard against mass removal (a broken view or an emptied table makes a source
+    return nothing, and mirror mode would remove everyone): docs/api-notes.md#mirror-mode."""
+
+    max_remove_percent: float = Field(default=DEFAULT_MAX_REMOVE_PERCENT, ge=0, le=100)
+    """A run that would remove more than this percentage of the last successful run's members removes
+    nobody and fails, naming the numbers; the annotation `destinations.dev/confirm-removal` set to
+    that run's number lets the next run remove up to as many. `100` turns the guard off."""
+
+
 class DestinationJobSpec(ApiModel):
     """A data-sync job between a source of customer data and a marketing tool."""
 
@@ -470,6 +502,8 @@ class DestinationJobSpec(ApiModel):
     mode: SyncMode = SyncMode.UPSERT
     """`upsert` sends current records; `mirror` also removes members that left since the last successful
     run (needs a warehouse source, which keeps the membership bookkeeping)."""
+    mirror: MirrorSettings | None = None
+    """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     schedule: Schedule | None = None
     """When the job runs; the provider's default schedule when omitted."""
     paused: bool = False

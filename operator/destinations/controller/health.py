@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from destinations.api.models import (
-    SECRET_KEYS,
     AuthMethod,
     AuthorizationSpec,
     AuthorizationStatus,
     Condition,
     Health,
+    missing_secret_keys,
 )
 from destinations.lifecycle import format_time
 from destinations.providers.base import CredentialCheck, Credentials
@@ -55,8 +55,7 @@ def credentials_or_problem(
     if secret is None:
         return CredentialCheck(False, f"Secret {name!r} not found in namespace {namespace!r}")
     values = secret_values(secret)
-    required, _ = SECRET_KEYS[spec.method]
-    missing = [key for key in required if not values.get(key, "").strip()]
+    missing = missing_secret_keys(spec.method, values)
     if missing:
         keys = ", ".join(repr(key) for key in missing)
         return CredentialCheck(

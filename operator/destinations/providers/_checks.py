@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from destinations.api.models import SECRET_KEYS
+from destinations.api.models import missing_secret_keys
 from destinations.providers.base import CredentialCheck, Credentials
 from destinations.providers.errors import ConfigurationError, SyncError
 
@@ -19,8 +19,7 @@ def run_check(probe: Callable[[], str]) -> CredentialCheck:
 
 def missing_keys(credentials: Credentials) -> list[str]:
     """The Secret keys the method needs that are absent or empty."""
-    required, _ = SECRET_KEYS[credentials.method]
-    return [key for key in required if not (credentials.get(key) or "").strip()]
+    return missing_secret_keys(credentials.method, credentials.values)
 
 
 def require_keys(credentials: Credentials) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from destinations.providers._oauth import AccessToken, TokenHttp, TokenSource
 from destinations.providers.errors import (
     AuthenticationFailed,
     EndpointUnreachable,
@@ -29,6 +30,10 @@ from destinations.providers.errors import (
 
 Sleep = Callable[[float], Awaitable[None]]
 ErrorDescriber = Callable[[httpx.Response], str]
+ResponseInspector = Callable[[httpx.Response], None]
+"""Sees every answer first and may raise (a provider's throttling code in a 403, a quota header)."""
+RetryDelay = Callable[[httpx.Response], float | None]
+"""A provider's wait for a 429 or 503 when it says so in the body instead of `Retry-After`."""
 
 #: Statuses retried inside the run: the server says it is momentarily unable, not that the request is wrong.
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 507, 520, 521, 522, 523, 524})
@@ -89,6 +94,10 @@ class ProviderHttpClient:
 
     401 and 403 raise `AuthenticationFailed`; other 4xx answers are returned for the provider to
     interpret (a per-record rejection, a throttling code in the body, a missing audience).
+
+    With a `TokenSource`, every attempt carries its current bearer token; a 401 to a token that can
+    be refreshed invalidates it and the request is sent once more with a new one (not counted as an
+    attempt), so an access token that expires mid-run never fails the run.
     """
 
     def __init__(
@@ -99,12 +108,25 @@ class ProviderHttpClient:
         policy: RetryPolicy,
         sleep: Sleep,
         describe_error: ErrorDescriber = default_error_description,
+        token: TokenSource | None = None,
+        inspect: ResponseInspector | None = None,
+        retry_delay: RetryDelay | None = None,
     ) -> None:
         self._client = client
         self._name = name
         self._policy = policy
         self._sleep = sleep
         self._describe_error = describe_error
+        self._token = token
+        self._token_http = TokenHttp(client, name, sleep)
+        self._inspect = inspect
+        self._retry_delay = retry_delay
+
+    async def access_token(self) -> AccessToken:
+        """The current bearer token (obtained or refreshed if needed); for its `instance_url`."""
+        if self._token is None:
+            raise AssertionError("this client was made without a token source")
+        return await self._token.token(self._token_http)
 
     async def __aenter__(self) -> ProviderHttpClient:
         return self
@@ -131,13 +153,20 @@ class ProviderHttpClient:
         """Send one request, retrying what is transient; `sign(body)` adds headers computed per attempt."""
         policy = self._policy
         where = ""
-        for attempt in range(1, policy.attempts + 1):
+        attempt = 0
+        refreshed_after_401 = False
+        while attempt < policy.attempts:
+            attempt += 1
             request = self._client.build_request(
                 method, url, json=json, content=content, params=params, headers=headers
             )
             where = f"{method} {redact_url(request.url)}"
             if sign is not None:
                 request.headers.update(sign(request.content))
+            bearer = None
+            if self._token is not None:
+                bearer = await self._token.token(self._token_http)
+                request.headers["Authorization"] = f"Bearer {bearer.value}"
             try:
                 response = await self._client.send(request)
             except httpx.TransportError as error:
@@ -150,12 +179,21 @@ class ProviderHttpClient:
                 await self._sleep(policy.backoff(attempt))
                 continue
             status = response.status_code
+            if self._inspect is not None:
+                self._inspect(response)
+            if status == 401 and bearer is not None and self._token is not None and not refreshed_after_401:
+                refreshed_after_401 = True
+                if await self._token.invalidate(bearer):
+                    attempt -= 1  # a refresh is not a retry
+                    continue
             if status in (401, 403):
                 raise AuthenticationFailed(
                     f"{self._name} refused the credentials (HTTP {status} from {where}: "
                     f"{self._describe_error(response)}); check the Authorization's Secret"
                 )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and self._retry_delay is not None and status in (429, 503):
+                retry_after = self._retry_delay(response)
             if status == 429:
                 if retry_after is not None and retry_after > policy.max_short_wait:
                     raise RateLimited(
@@ -207,6 +245,9 @@ class HttpClientFactory:
         timeout: float = 30.0,
         max_connections: int = 10,
         describe_error: ErrorDescriber = default_error_description,
+        token: TokenSource | None = None,
+        inspect: ResponseInspector | None = None,
+        retry_delay: RetryDelay | None = None,
     ) -> ProviderHttpClient:
         all_headers = {"User-Agent": self.user_agent, **self.default_headers, **(headers or {})}
         client = httpx.AsyncClient(
@@ -219,7 +260,14 @@ class HttpClientFactory:
             follow_redirects=False,
         )
         return ProviderHttpClient(
-            client, name=name, policy=self.policy, sleep=self.sleep, describe_error=describe_error
+            client,
+            name=name,
+            policy=self.policy,
+            sleep=self.sleep,
+            describe_error=describe_error,
+            token=token,
+            inspect=inspect,
+            retry_delay=retry_delay,
         )
 
 

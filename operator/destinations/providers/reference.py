@@ -20,7 +20,7 @@ import yaml
 
 from destinations.api.durations import format_duration
 from destinations.api.generated_docs import print_or_write
-from destinations.api.models import SECRET_KEYS, JobType
+from destinations.api.models import SECRET_KEYS, AuthMethod, JobType
 from destinations.providers.base import Provider
 from destinations.providers.catalog import load_catalog
 from destinations.providers.commands import describe_schedule
@@ -131,6 +131,11 @@ def _auth_table(provider: Provider) -> str:
         required, optional = SECRET_KEYS[method]
         required_text = ", ".join(f"`{key}`" for key in required) or "none (no `secretRef`)"
         optional_text = ", ".join(f"`{key}`" for key in optional)
+        if method == AuthMethod.OAUTH2:
+            required_text = (
+                "`accessToken`, or `refreshToken` + `clientId` + `clientSecret` (refreshed as needed)"
+            )
+            optional_text = "`tokenUrl` (the token endpoint, when not the provider's)"
         lines.append(f"| `{method.value}` | {required_text} | {optional_text} |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,436 @@
+"""`google`: Customer Match user lists through Google's Data Manager API.
+
+The Google Ads API takes no new Customer Match adopters since April 2026; the Data Manager API is the
+path for new integrations (https://developers.google.com/data-manager/api).
+
+- Add: `POST https://datamanager.googleapis.com/v1/audienceMembers:ingest`; remove (mirror mode):
+  `POST /v1/audienceMembers:remove`, with `destinations` (the operating account, an optional login
+  account, and the user list as `productDestinationId`), `audienceMembers` (at most 10,000 a request,
+  at most 10 identifiers each), `encoding: HEX` and, for ingest, request-level `consent`
+  (https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/ingest,
+  https://developers.google.com/data-manager/api/limits).
+- Identifiers are normalised as "Format user data" says and SHA-256 hashed, hex encoded: email
+  lower case without whitespace (gmail.com/googlemail.com without dots and `+suffix` in the local
+  part), phone E.164, given and family name lower case; an address also carries `regionCode` and
+  `postalCode`, sent unhashed
+  (https://developers.google.com/data-manager/api/devguides/concepts/formatting).
+- Fast fail: a request with one invalid member fails whole with `INVALID_ARGUMENT` and a `BadRequest`
+  detail whose `fieldViolations[].field` names `audience_members[i]`
+  (https://developers.google.com/data-manager/api/devguides/concepts/understand-errors). Those members
+  are counted as omitted with their reasons and the rest of the batch is sent again.
+- Quotas: 300 requests a minute per Cloud project, paced by the worker itself; a `RESOURCE_EXHAUSTED`
+  (429) answer's `RetryInfo.retryDelay` is honoured, a per-day quota (`quota_limit` ending in
+  `PerDayPerProject`) ends the run rate limited until the next Pacific midnight.
+- Auth: `oauth2` (a refresh token of an OAuth client with the `datamanager` scope) or
+  `serviceAccount` (a service-account key; the account needs access to the Google Ads account).
+- Base address replaced by the Authorization's `endpoint`.
+- Credential check: obtain a token, then `POST /v1/audienceMembers:ingest` with `validateOnly: true`
+  and no members: 401/403 mean the credentials are refused, a 400 means they were accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+import httpx
+from pydantic import Field
+
+from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.providers._checks import require_keys, run_check
+from destinations.providers._http import ProviderHttpClient
+from destinations.providers._oauth import TokenSource, token_source
+from destinations.providers._pacing import RequestPacer
+from destinations.providers._records import rebatch, text_field
+from destinations.providers.base import (
+    CredentialCheck,
+    Credentials,
+    Provider,
+    ProviderConfig,
+    Record,
+    RecordBatches,
+    SyncContext,
+)
+from destinations.providers.errors import AuthenticationFailed, ProviderError, RateLimited
+from destinations.providers.identities import normalize_email, normalize_phone
+
+API_URL = "https://datamanager.googleapis.com"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+SCOPE = "https://www.googleapis.com/auth/datamanager"
+MAX_MEMBERS_PER_REQUEST = 10_000
+REQUESTS_PER_MINUTE = 300
+REAUTHORIZE = (
+    "run Google's OAuth consent again for the client in clientId (scope "
+    "https://www.googleapis.com/auth/datamanager) and put the new refresh token in the Secret's "
+    "refreshToken key; for a service account, create a new key and put it in serviceAccountJson"
+)
+PACIFIC = ZoneInfo("America/Los_Angeles")
+_MEMBER_INDEX = re.compile(r"audience_?members\[(\d+)\]", re.IGNORECASE)
+
+AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_PARTNER", "DATA_PARTNER"]
+ConsentStatus = Literal["CONSENT_GRANTED", "CONSENT_DENIED"]
+IdentifierKey = Literal["email", "phone", "givenName", "familyName", "regionCode", "postalCode"]
+
+
+class GoogleConsent(ProviderConfig):
+    """Consent sent with every member (Data Manager `Consent`; EEA users need both)."""
+
+    ad_user_data: ConsentStatus | None = None
+    """Consent to use the user's data for advertising."""
+    ad_personalization: ConsentStatus | None = None
+    """Consent to personalised advertising."""
+
+
+class GoogleExportConfig(ProviderConfig):
+    """Add the source's records to a Customer Match user list (and remove departed ones in mirror mode)."""
+
+    operating_account_id: str = Field(pattern=r"^[0-9]+$")
+    """The account that owns the user list, digits only (a Google Ads customer ID without dashes)."""
+    operating_account_type: AccountType = "GOOGLE_ADS"
+    """The product of the operating account."""
+    login_account_id: str | None = Field(default=None, pattern=r"^[0-9]+$")
+    """The manager account the credentials log in through, when not the operating account itself."""
+    login_account_type: AccountType = "GOOGLE_ADS"
+    """The product of the login account."""
+    user_list_id: str = Field(pattern=r"^[0-9]+$")
+    """The Customer Match user list (the destination's `productDestinationId`)."""
+    identifiers: dict[IdentifierKey, str] = Field(default={"email": "email"}, min_length=1)
+    """Identifier → record field, e.g. `email: email`, `phone: phone`; `givenName`, `familyName`,
+    `regionCode` and `postalCode` together make an address identifier."""
+    default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    """ISO 3166-1 alpha-2 region for phone numbers written without `+country code`, e.g. `GB`."""
+    consent: GoogleConsent = GoogleConsent()
+    """Consent sent with every member."""
+    batch_size: int = Field(default=MAX_MEMBERS_PER_REQUEST, ge=1, le=MAX_MEMBERS_PER_REQUEST)
+    """Members per request (the Data Manager API's maximum is 10,000)."""
+    requests_per_minute: int = Field(default=REQUESTS_PER_MINUTE, ge=1, le=REQUESTS_PER_MINUTE)
+    """The worker's own pace; the Cloud project's quota is 300 a minute for all its callers."""
+
+
+CONFIG_MODELS: dict[JobType, type[ProviderConfig]] = {JobType.EXPORT: GoogleExportConfig}
+AUTH_METHODS = (AuthMethod.OAUTH2, AuthMethod.SERVICE_ACCOUNT)
+DEFAULT_SCHEDULE = Schedule(every="24h")  # type: ignore[arg-type]
+MIN_INTERVAL = dt.timedelta(hours=6)
+
+
+# ------------------------------------------------------------------------------------ normalisation
+
+
+def normalize_google_email(value: str) -> str | None:
+    """Lower case, no whitespace; gmail.com/googlemail.com local parts without dots and `+suffix`."""
+    email = normalize_email("".join(value.split()))
+    if email is None:
+        return None
+    local, _, domain = email.rpartition("@")
+    if domain in ("gmail.com", "googlemail.com"):
+        local = local.split("+", 1)[0].replace(".", "")
+        if not local:
+            return None
+    return f"{local}@{domain}"
+
+
+def normalize_name(value: str) -> str | None:
+    text = " ".join(value.split()).lower()
+    return text or None
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def user_identifiers(config: GoogleExportConfig, record: Record) -> list[dict[str, Any]]:
+    """The member's `userIdentifiers`, normalised and hashed; empty when it has none usable."""
+    fields = config.identifiers
+    identifiers: list[dict[str, Any]] = []
+    email_field = fields.get("email")
+    raw_email = text_field(record, email_field) if email_field else None
+    email = normalize_google_email(raw_email) if raw_email else None
+    if email:
+        identifiers.append({"emailAddress": sha256_hex(email)})
+    phone_field = fields.get("phone")
+    raw_phone = text_field(record, phone_field) if phone_field else None
+    phone = normalize_phone(raw_phone, config.default_phone_region) if raw_phone else None
+    if phone:
+        identifiers.append({"phoneNumber": sha256_hex(phone)})
+    parts = {
+        key: text_field(record, fields[key])
+        for key in ("givenName", "familyName", "regionCode", "postalCode")
+        if key in fields
+    }
+    if len(parts) == 4 and all(parts.values()):
+        given = normalize_name(parts["givenName"] or "")
+        family = normalize_name(parts["familyName"] or "")
+        region = (parts["regionCode"] or "").upper()
+        if given and family and re.fullmatch(r"[A-Z]{2}", region):
+            identifiers.append(
+                {
+                    "address": {
+                        "givenName": sha256_hex(given),
+                        "familyName": sha256_hex(family),
+                        "regionCode": region,
+                        "postalCode": " ".join((parts["postalCode"] or "").split()),
+                    }
+                }
+            )
+    return identifiers
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+
+def google_error(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object of a google.rpc.Status answer, or an empty dict."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _details(error: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    details = error.get("details")
+    return [
+        detail
+        for detail in (details if isinstance(details, list) else [])
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(kind)
+    ]
+
+
+def describe_google_error(response: httpx.Response) -> str:
+    error = google_error(response)
+    if not error:
+        return " ".join(response.text.split())[:200]
+    reasons = [str(d.get("reason")) for d in _details(error, "google.rpc.ErrorInfo") if d.get("reason")]
+    text = f"{error.get('status', 'error')}: {error.get('message', '')}"
+    if reasons:
+        text += f" ({', '.join(reasons)})"
+    return " ".join(text.split())[:300]
+
+
+def retry_delay(response: httpx.Response) -> float | None:
+    """`RetryInfo.retryDelay` (a Duration such as `"30s"` or `"1.5s"`) in seconds."""
+    for detail in _details(google_error(response), "google.rpc.RetryInfo"):
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
+
+
+def seconds_until_pacific_midnight(now: dt.datetime) -> float:
+    """Google's daily quotas reset at midnight Pacific time."""
+    local = now.astimezone(PACIFIC)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=PACIFIC)
+    return max(60.0, (midnight - local).total_seconds())
+
+
+def inspect(response: httpx.Response) -> None:
+    """A daily quota ends the run rate limited until it resets; a minute's quota is retried."""
+    if response.status_code != 429:
+        return
+    for detail in _details(google_error(response), "google.rpc.ErrorInfo"):
+        metadata = detail.get("metadata")
+        limit = metadata.get("quota_limit") if isinstance(metadata, dict) else None
+        if isinstance(limit, str) and "PerDay" in limit:
+            raise RateLimited(
+                f"Google's daily Data Manager API quota is spent ({limit}); it resets at midnight "
+                "Pacific time",
+                seconds_until_pacific_midnight(dt.datetime.now(dt.UTC)),
+            )
+
+
+def member_violations(response: httpx.Response) -> dict[int, str]:
+    """Audience member index → reason, from a fast-fail `BadRequest`; empty when none names a member."""
+    violations: dict[int, str] = {}
+    for detail in _details(google_error(response), "google.rpc.BadRequest"):
+        for violation in detail.get("fieldViolations") or []:
+            if not isinstance(violation, dict):
+                continue
+            match = _MEMBER_INDEX.search(str(violation.get("field", "")))
+            if match is None:
+                return {}  # a request-level problem: no member to blame
+            reason = violation.get("reason") or violation.get("description") or "invalid"
+            violations.setdefault(int(match.group(1)), str(reason))
+    return violations
+
+
+def raise_for_google_error(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    detail = describe_google_error(response)
+    if response.status_code == 404:
+        raise ProviderError(
+            f"Google found no such destination ({detail}); check config.operatingAccountId and "
+            "config.userListId"
+        )
+    raise ProviderError(f"Google's Data Manager API answered HTTP {response.status_code}: {detail}")
+
+
+# --------------------------------------------------------------------------------------- provider
+
+
+class GoogleProvider(Provider):
+    """Google Customer Match user lists via the Data Manager API: ingest, and remove in mirror mode."""
+
+    key: ClassVar[str] = "google"
+    display_name: ClassVar[str] = "Google Customer Match (Data Manager API)"
+    description: ClassVar[str] = (
+        "Export customers to a Google Customer Match user list, hashed as Google requires."
+    )
+    documentation_url: ClassVar[str] = (
+        "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers"
+    )
+    auth_methods: ClassVar[tuple[AuthMethod, ...]] = AUTH_METHODS
+    config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
+    default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
+    min_interval = MIN_INTERVAL
+    supports_mirror: ClassVar[bool] = True
+
+    def tokens(self, context_or_credentials: SyncContext | Credentials) -> TokenSource:
+        if isinstance(context_or_credentials, SyncContext):
+            credentials = context_or_credentials.credentials
+            on_rotation = context_or_credentials.rotated
+        else:
+            credentials, on_rotation = context_or_credentials, None
+        return token_source(
+            credentials,
+            default_token_url=TOKEN_URL,
+            scopes=(SCOPE,),
+            reauthorize=REAUTHORIZE,
+            on_rotation=on_rotation,
+        )
+
+    def check_credentials(self, credentials: Credentials) -> CredentialCheck:
+        async def check() -> str:
+            require_keys(credentials)
+            from destinations.providers._http import HttpClientFactory
+
+            async with self._client(HttpClientFactory(), credentials, self.tokens(credentials)) as client:
+                response = await client.request(
+                    "POST",
+                    "/v1/audienceMembers:ingest",
+                    json={"destinations": [], "audienceMembers": [], "validateOnly": True},
+                )
+            if response.status_code >= 500:
+                raise ProviderError(
+                    f"Google's Data Manager API answered HTTP {response.status_code}: "
+                    f"{describe_google_error(response)}"
+                )
+            return "Google accepted the credentials (a validate-only call to the Data Manager API)"
+
+        return run_check(lambda: asyncio.run(check()))
+
+    def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
+        assert isinstance(config, GoogleExportConfig)
+        return tuple(dict.fromkeys(config.identifiers.values()))
+
+    def member_identities(self, config: ProviderConfig, record: Record) -> frozenset[str]:
+        """Google matches on the hashed identifiers, so two spellings of one email are one member."""
+        assert isinstance(config, GoogleExportConfig)
+        identities = set()
+        for identifier in user_identifiers(config, record):
+            for kind, value in identifier.items():
+                identities.add(
+                    f"{kind}:{value}" if isinstance(value, str) else f"{kind}:{sorted(value.items())}"
+                )
+        return frozenset(identities)
+
+    def _client(self, http: Any, credentials: Credentials, tokens: TokenSource) -> ProviderHttpClient:
+        return http(  # type: ignore[no-any-return]
+            name="Google",
+            base_url=(credentials.endpoint or API_URL).rstrip("/"),
+            timeout=120.0,
+            max_connections=4,
+            describe_error=describe_google_error,
+            token=tokens,
+            inspect=inspect,
+            retry_delay=retry_delay,
+        )
+
+    async def export(self, context: SyncContext, batches: RecordBatches) -> None:
+        await self._send(context, batches, removing=False)
+
+    async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
+        await self._send(context, batches, removing=True)
+
+    def _body(
+        self, config: GoogleExportConfig, members: list[dict[str, Any]], removing: bool
+    ) -> dict[str, Any]:
+        destination: dict[str, Any] = {
+            "operatingAccount": {
+                "accountType": config.operating_account_type,
+                "accountId": config.operating_account_id,
+            },
+            "productDestinationId": config.user_list_id,
+        }
+        if config.login_account_id:
+            destination["loginAccount"] = {
+                "accountType": config.login_account_type,
+                "accountId": config.login_account_id,
+            }
+        body: dict[str, Any] = {"destinations": [destination], "audienceMembers": members, "encoding": "HEX"}
+        consent = config.consent.model_dump(by_alias=True, exclude_none=True)
+        if consent and not removing:
+            body["consent"] = consent
+        return body
+
+    async def _send(self, context: SyncContext, batches: RecordBatches, *, removing: bool) -> None:
+        config = context.config
+        assert isinstance(config, GoogleExportConfig)
+        counts = context.counts
+        path = "/v1/audienceMembers:remove" if removing else "/v1/audienceMembers:ingest"
+        pacer = RequestPacer(config.requests_per_minute, 60.0, sleep=context.http.sleep)
+
+        no_identifier = f"a record has no usable identifier in {sorted(set(config.identifiers.values()))}"
+
+        async def members() -> RecordBatches:
+            async for batch in batches:
+                converted = []
+                for record in batch:
+                    identifiers = user_identifiers(config, record)
+                    if not identifiers:
+                        counts.omit(1, no_identifier)
+                    else:
+                        converted.append({"userData": {"userIdentifiers": identifiers}})
+                yield converted
+
+        async with self._client(context.http, context.credentials, self.tokens(context)) as client:
+            async for chunk in rebatch(members(), config.batch_size):
+                pending = chunk
+                # Fast fail: drop the members Google names and send the rest again, a bounded number of times.
+                for _ in range(3):
+                    await pacer.wait()
+                    response = await client.request("POST", path, json=self._body(config, pending, removing))
+                    if response.status_code == 400 and (violations := member_violations(response)):
+                        for index, reason in sorted(violations.items()):
+                            counts.omit(1, f"Google refused audience member {index + 1} of a batch: {reason}")
+                        pending = [m for i, m in enumerate(pending) if i not in violations]
+                        context.log("members_refused", refused=len(violations), resending=len(pending))
+                        if pending:
+                            continue
+                        break
+                    if response.status_code in (401, 403):  # pragma: no cover - mapped by the client
+                        raise AuthenticationFailed(describe_google_error(response))
+                    raise_for_google_error(response)
+                    if removing:
+                        counts.removed += len(pending)
+                    else:
+                        counts.added += len(pending)
+                    request_id = response.json().get("requestId") if response.content else None
+                    context.log("batch_sent", members=len(pending), removing=removing, request_id=request_id)
+                    break
+                else:
+                    raise ProviderError(
+                        "Google kept refusing members of one batch after three rounds of dropping them"
+                    )
+
+
+provider = GoogleProvider()

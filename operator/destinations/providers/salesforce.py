@@ -1,0 +1,658 @@
+"""`salesforce`: export by upsert, import by SOQL and enrichment by lookup (REST and Bulk API 2.0).
+
+- Auth: `oauth2`. The worker refreshes the access token with the Secret's `refreshToken`, `clientId`
+  and `clientSecret` at `tokenUrl` (default `https://login.salesforce.com/services/oauth2/token`; use
+  `https://test.salesforce.com/...` for sandboxes or the org's My Domain). The API host is the token
+  response's `instance_url`; the Authorization's `endpoint` replaces it. Salesforce answers refreshes
+  without `expires_in`, so a token is used until a 401 (`INVALID_SESSION_ID`), then refreshed once.
+  With refresh token rotation on, each refresh returns a new refresh token and invalidates the old
+  one; see `destinations.providers._oauth` for how it is kept
+  (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm).
+- Export (upsert by an external-ID field): runs up to `bulkThreshold` records go through sObject
+  Collections, `PATCH /services/data/vXX.X/composite/sobjects/{object}/{externalIdField}` with at most
+  200 records and `allOrNone: false`; each result's `success`, `created` and `errors` count as added,
+  updated or omitted (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm).
+  Larger runs go through Bulk API 2.0 ingest jobs of at most `bulkJobRecords` records each: create
+  (`POST /jobs/ingest`, operation `upsert`), upload CSV (`PUT /jobs/ingest/{id}/batches`), close
+  (`PATCH` state `UploadComplete`), poll until `JobComplete`, then read `successfulResults`
+  (`sf__Created`), `failedResults` (`sf__Error`) and `unprocessedrecords`
+  (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/bulk_api_2_0.htm).
+- Mirror mode never deletes: records that left the source are upserted with `config.removal.field`
+  set to `config.removal.value` (e.g. `Synced_To_Ads__c: false`), so history and related records stay.
+- Import: a SOQL query run as a Bulk API 2.0 query job (`POST /jobs/query`, poll, then
+  `GET /jobs/query/{id}/results` paged by `Sforce-Locator` until it is `null`)
+  (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm).
+- Enrichment: `GET /services/data/vXX.X/query?q=SELECT … WHERE {matchField} IN (…)` for a batch of
+  keys, `nextRecordsUrl` followed (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm).
+- Limits: `REQUEST_LIMIT_EXCEEDED` (HTTP 403) ends the run rate limited, and so does an
+  `Sforce-Limit-Info: api-usage=used/limit` at or above `maxApiUsagePercent` of the org's daily
+  allocation, before the next call (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm,
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm).
+- Credential check: a token, then `GET /services/data/vXX.X/limits` (reports the daily allocation left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, model_validator
+
+from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.providers._checks import require_keys, run_check
+from destinations.providers._http import HttpClientFactory, ProviderHttpClient
+from destinations.providers._oauth import token_source
+from destinations.providers._records import dig, json_object, rebatch
+from destinations.providers.base import (
+    CredentialCheck,
+    Credentials,
+    Provider,
+    ProviderConfig,
+    Record,
+    RecordBatches,
+    SyncContext,
+)
+from destinations.providers.errors import (
+    ConfigurationError,
+    MalformedResponse,
+    ProviderError,
+    RateLimited,
+)
+
+TOKEN_URL = "https://login.salesforce.com/services/oauth2/token"
+DEFAULT_API_VERSION = "v62.0"
+MAX_COLLECTION_RECORDS = 200
+#: REQUEST_LIMIT_EXCEEDED: the 24-hour allocation is rolling; come back in an hour.
+LIMIT_WAIT_SECONDS = 3600.0
+REAUTHORIZE = (
+    "authorize the connected app again (OAuth web server flow with the refresh_token scope) and put the "
+    "new refresh token in the Secret's refreshToken key"
+)
+FINISHED_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+_FIELD_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$"
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+ApiVersion = Field(default=DEFAULT_API_VERSION, pattern=r"^v[0-9]+\.[0-9]$")
+
+
+class SalesforceRemoval(ProviderConfig):
+    """What mirror mode does to a record that left the source: set one field (never a delete)."""
+
+    field: str = Field(pattern=_NAME)
+    """The Salesforce field to set, e.g. `Synced_To_Ads__c`."""
+    value: str | bool | int | None = None
+    """The value to set it to; null clears it."""
+
+
+class SalesforceExportConfig(ProviderConfig):
+    """Upsert the source's records into an sObject by an external-ID field."""
+
+    sobject: str = Field(pattern=_NAME)
+    """The object, e.g. `Contact`, `Lead` or `Customer__c`."""
+    external_id_field: str = Field(pattern=_NAME)
+    """The external-ID field records are matched on, e.g. `Email` or `Warehouse_Id__c`."""
+    fields: dict[str, str] = Field(min_length=1)
+    """Record field → Salesforce field; one must map to `externalIdField`."""
+    external_id_case_sensitive: bool = False
+    """Whether the external ID is a case-sensitive unique field (mirror bookkeeping compares as it does)."""
+    bulk_threshold: int = Field(default=2_000, ge=0)
+    """Runs with more records than this use Bulk API 2.0 instead of sObject Collections."""
+    bulk_job_records: int = Field(default=100_000, ge=1, le=10_000_000)
+    """Records per Bulk API 2.0 ingest job (one CSV upload each; Salesforce allows 100 MB of CSV)."""
+    removal: SalesforceRemoval | None = None
+    """Mirror mode: how a record that left the source is marked; mirror mode needs it."""
+    max_api_usage_percent: int = Field(default=90, ge=1, le=100)
+    """Stop (rate limited) once the org has used this share of its daily API allocation."""
+    poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    """How often a Bulk API job is polled."""
+    api_version: str = ApiVersion
+    """REST API version."""
+
+    @model_validator(mode="after")
+    def _external_id_mapped(self) -> SalesforceExportConfig:
+        if self.external_id_field not in self.fields.values():
+            raise ValueError(
+                f"fields must map a record field to the externalIdField {self.external_id_field!r}, "
+                f"e.g. {{email: {self.external_id_field}}}"
+            )
+        return self
+
+
+class SalesforceImportConfig(ProviderConfig):
+    """Run a SOQL query as a Bulk API 2.0 query job and write its rows to the sink."""
+
+    query: str = Field(min_length=8, pattern=r"(?is)^\s*select\s.+\sfrom\s")
+    """The SOQL query, e.g. `SELECT Id, Email, FirstName FROM Contact WHERE IsDeleted = false`."""
+    page_size: int = Field(default=50_000, ge=1, le=500_000)
+    """Rows per results page (`maxRecords`)."""
+    poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    """How often the query job is polled."""
+    max_api_usage_percent: int = Field(default=90, ge=1, le=100)
+    """Stop (rate limited) once the org has used this share of its daily API allocation."""
+    api_version: str = ApiVersion
+    """REST API version."""
+
+
+class SalesforceEnrichmentConfig(ProviderConfig):
+    """Look records up by a key with SOQL and merge chosen Salesforce fields into them."""
+
+    sobject: str = Field(pattern=_NAME)
+    """The object to look in, e.g. `Contact`."""
+    match_field: str = Field(pattern=_NAME)
+    """The Salesforce field matched against the record's key, e.g. `Email`."""
+    key_field: str = Field(min_length=1)
+    """The record field holding the key, e.g. `email`."""
+    fields: dict[str, str] = Field(min_length=1)
+    """Salesforce field (relationship paths allowed, e.g. `Account.Name`) → record field to set."""
+    case_insensitive: bool = True
+    """Match keys ignoring case (SOQL text comparisons do)."""
+    batch_size: int = Field(default=100, ge=1, le=200)
+    """Keys per SOQL query (the query must stay under Salesforce's URI length)."""
+    max_api_usage_percent: int = Field(default=90, ge=1, le=100)
+    """Stop (rate limited) once the org has used this share of its daily API allocation."""
+    api_version: str = ApiVersion
+    """REST API version."""
+
+    @model_validator(mode="after")
+    def _field_paths(self) -> SalesforceEnrichmentConfig:
+        bad = [name for name in self.fields if not re.match(_FIELD_PATH, name)]
+        if bad:
+            raise ValueError(
+                f"fields keys must be Salesforce field names or paths like Account.Name, not {bad}"
+            )
+        return self
+
+
+CONFIG_MODELS: dict[JobType, type[ProviderConfig]] = {
+    JobType.EXPORT: SalesforceExportConfig,
+    JobType.IMPORT: SalesforceImportConfig,
+    JobType.ENRICHMENT: SalesforceEnrichmentConfig,
+}
+AUTH_METHODS = (AuthMethod.OAUTH2,)
+DEFAULT_SCHEDULE = Schedule(every="6h")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+
+def salesforce_errors(response: httpx.Response) -> list[dict[str, Any]]:
+    """Salesforce's error list (`[{"errorCode", "message", "fields"}]`), or an empty list."""
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    if isinstance(body, dict):
+        body = [body]
+    return (
+        [item for item in body if isinstance(item, dict) and "errorCode" in item]
+        if isinstance(body, list)
+        else []
+    )
+
+
+def describe_salesforce_error(response: httpx.Response) -> str:
+    errors = salesforce_errors(response)
+    if not errors:
+        return " ".join(response.text.split())[:200]
+    return "; ".join(f"{e.get('errorCode')}: {e.get('message', '')}" for e in errors[:3])[:300]
+
+
+class ApiUsage:
+    """The org's daily API allocation as `Sforce-Limit-Info` reports it; raises before it runs out."""
+
+    def __init__(self, max_percent: int) -> None:
+        self.max_percent = max_percent
+        self.used: int | None = None
+        self.limit: int | None = None
+
+    def observe(self, response: httpx.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.used, self.limit = int(match.group(1)), int(match.group(2))
+        if any(e.get("errorCode") == "REQUEST_LIMIT_EXCEEDED" for e in salesforce_errors(response)):
+            raise RateLimited(
+                f"Salesforce refused the call: the org's API request limit is exceeded "
+                f"({describe_salesforce_error(response)})",
+                LIMIT_WAIT_SECONDS,
+            )
+
+    def check(self) -> None:
+        if self.used is None or not self.limit:
+            return
+        if self.used * 100 >= self.max_percent * self.limit:
+            raise RateLimited(
+                f"the org has used {self.used} of its {self.limit} daily API requests, at or above "
+                f"config.maxApiUsagePercent ({self.max_percent}%)",
+                LIMIT_WAIT_SECONDS,
+            )
+
+
+def _raise_for(response: httpx.Response, what: str, config_hint: str = "") -> None:
+    if response.is_success:
+        return
+    hint = f"; {config_hint}" if config_hint else ""
+    detail = describe_salesforce_error(response)
+    raise ProviderError(f"Salesforce refused {what} (HTTP {response.status_code}): {detail}{hint}")
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal with backslashes and single quotes escaped (SOQL's escape sequences)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
+    return buffer.getvalue().encode()
+
+
+def _csv_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# --------------------------------------------------------------------------------------- provider
+
+
+class SalesforceProvider(Provider):
+    """Salesforce sObjects: upsert by external ID, Bulk API 2.0 for volume, SOQL import and lookups."""
+
+    key: ClassVar[str] = "salesforce"
+    display_name: ClassVar[str] = "Salesforce"
+    description: ClassVar[str] = (
+        "Upsert records into Salesforce objects, import SOQL query results, or enrich records by lookup."
+    )
+    documentation_url: ClassVar[str] = (
+        "https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/bulk_api_2_0.htm"
+    )
+    auth_methods: ClassVar[tuple[AuthMethod, ...]] = AUTH_METHODS
+    config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
+    default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
+    supports_mirror: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------------------------- plumbing
+
+    def _client(
+        self, http: HttpClientFactory, credentials: Credentials, usage: ApiUsage, *, rotated: Any = None
+    ) -> ProviderHttpClient:
+        tokens = token_source(
+            credentials, default_token_url=TOKEN_URL, reauthorize=REAUTHORIZE, on_rotation=rotated
+        )
+        return http(
+            name="Salesforce",
+            timeout=120.0,
+            max_connections=4,
+            describe_error=describe_salesforce_error,
+            token=tokens,
+            inspect=usage.observe,
+        )
+
+    async def _api(self, client: ProviderHttpClient, credentials: Credentials, version: str) -> str:
+        """`{instance}/services/data/{version}`: the instance from the endpoint or the token response."""
+        instance = credentials.endpoint
+        if not instance:
+            instance = (await client.access_token()).instance_url
+        if not instance:
+            raise ConfigurationError(
+                "Salesforce's instance URL is unknown: give the Secret a refreshToken (the token response "
+                "names the instance) or set the Authorization's endpoint to https://<MyDomain>.my.salesforce.com"
+            )
+        return f"{instance.rstrip('/')}/services/data/{version}"
+
+    def check_credentials(self, credentials: Credentials) -> CredentialCheck:
+        async def check() -> str:
+            require_keys(credentials)
+            usage = ApiUsage(100)
+            async with self._client(HttpClientFactory(), credentials, usage) as client:
+                api = await self._api(client, credentials, DEFAULT_API_VERSION)
+                response = await client.request("GET", f"{api}/limits")
+            _raise_for(response, "the limits call")
+            daily = json_object(response, "Salesforce").get("DailyApiRequests")
+            if isinstance(daily, dict) and isinstance(daily.get("Max"), int):
+                return (
+                    f"Salesforce accepted the credentials ({daily.get('Remaining')} of {daily['Max']} "
+                    "daily API requests left)"
+                )
+            return "Salesforce accepted the credentials"
+
+        return run_check(lambda: asyncio.run(check()))
+
+    # --------------------------------------------------------------------------------------- export
+
+    def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
+        assert isinstance(config, SalesforceExportConfig)
+        return (self._external_id_source(config),)
+
+    def member_identities(self, config: ProviderConfig, record: Record) -> frozenset[str]:
+        """Records are one member when their external IDs match as the field compares them."""
+        assert isinstance(config, SalesforceExportConfig)
+        value = record.get(self._external_id_source(config))
+        if value is None or not str(value).strip():
+            return frozenset()
+        text = str(value).strip()
+        return frozenset(
+            {f"{config.external_id_field}:{text if config.external_id_case_sensitive else text.lower()}"}
+        )
+
+    @staticmethod
+    def _external_id_source(config: SalesforceExportConfig) -> str:
+        return next(source for source, target in config.fields.items() if target == config.external_id_field)
+
+    async def export(self, context: SyncContext, batches: RecordBatches) -> None:
+        config = context.config
+        assert isinstance(config, SalesforceExportConfig)
+
+        def convert(record: Record) -> dict[str, Any]:
+            return {target: record.get(source) for source, target in config.fields.items()}
+
+        await self._upsert(context, config, batches, convert, removing=False)
+
+    async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
+        config = context.config
+        assert isinstance(config, SalesforceExportConfig)
+        removal = config.removal
+        if removal is None:
+            raise ConfigurationError(
+                "mode mirror needs config.removal (the field to set on records that left the source, "
+                "e.g. {field: Synced_To_Ads__c, value: false}); Salesforce records are never deleted"
+            )
+        source = self._external_id_source(config)
+
+        def convert(record: Record) -> dict[str, Any]:
+            return {config.external_id_field: record.get(source), removal.field: removal.value}
+
+        await self._upsert(context, config, batches, convert, removing=True)
+
+    async def _upsert(
+        self,
+        context: SyncContext,
+        config: SalesforceExportConfig,
+        batches: RecordBatches,
+        convert: Any,
+        *,
+        removing: bool,
+    ) -> None:
+        usage = ApiUsage(config.max_api_usage_percent)
+        counts = context.counts
+        async with self._client(context.http, context.credentials, usage, rotated=context.rotated) as client:
+            api = await self._api(client, context.credentials, config.api_version)
+
+            async def rows() -> RecordBatches:
+                async for batch in batches:
+                    converted = []
+                    for record in batch:
+                        row = convert(record)
+                        key = row.get(config.external_id_field)
+                        if key is None or not str(key).strip():
+                            counts.omit(
+                                1, f"a record has no value for the external ID {config.external_id_field}"
+                            )
+                        else:
+                            converted.append(row)
+                    yield converted
+
+            # Look ahead up to the threshold: small runs take sObject Collections, large ones Bulk API 2.0.
+            stream = rebatch(rows(), MAX_COLLECTION_RECORDS)
+            head: list[list[dict[str, Any]]] = []
+            seen = 0
+            async for chunk in stream:
+                head.append(chunk)
+                seen += len(chunk)
+                if seen > config.bulk_threshold:
+                    break
+            if seen <= config.bulk_threshold:
+                for chunk in head:
+                    await self._collection(client, api, config, chunk, context, usage, removing=removing)
+                return
+
+            async def everything() -> AsyncIterator[list[dict[str, Any]]]:
+                for chunk in head:
+                    yield chunk
+                async for chunk in stream:
+                    yield chunk
+
+            async for job_rows in rebatch(everything(), config.bulk_job_records):
+                await self._bulk_job(client, api, config, job_rows, context, usage, removing=removing)
+
+    async def _collection(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        rows: list[dict[str, Any]],
+        context: SyncContext,
+        usage: ApiUsage,
+        *,
+        removing: bool,
+    ) -> None:
+        usage.check()
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": config.sobject}, **row} for row in rows],
+        }
+        response = await client.request(
+            "PATCH", f"{api}/composite/sobjects/{config.sobject}/{config.external_id_field}", json=body
+        )
+        _raise_for(response, "the upsert", "check config.sobject, config.externalIdField and config.fields")
+        results = response.json()
+        if not isinstance(results, list) or len(results) != len(rows):
+            raise MalformedResponse("Salesforce's sObject Collections answer is not one result per record")
+        counts = context.counts
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, dict) and result.get("success"):
+                if removing:
+                    counts.removed += 1
+                elif result.get("created"):
+                    counts.added += 1
+                else:
+                    counts.updated += 1
+                continue
+            errors = result.get("errors") if isinstance(result, dict) else None
+            reason = "; ".join(
+                f"{e.get('statusCode')}: {e.get('message')}" for e in (errors or []) if isinstance(e, dict)
+            )
+            counts.omit(
+                1, f"{config.external_id_field} {row.get(config.external_id_field)}: {reason or 'refused'}"
+            )
+        context.log("collection_sent", records=len(rows), removing=removing)
+
+    async def _bulk_job(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        rows: list[dict[str, Any]],
+        context: SyncContext,
+        usage: ApiUsage,
+        *,
+        removing: bool,
+    ) -> None:
+        columns = list(dict.fromkeys(column for row in rows for column in row))
+        usage.check()
+        created = await client.request(
+            "POST",
+            f"{api}/jobs/ingest",
+            json={
+                "object": config.sobject,
+                "externalIdFieldName": config.external_id_field,
+                "contentType": "CSV",
+                "operation": "upsert",
+                "lineEnding": "LF",
+            },
+        )
+        _raise_for(created, "the Bulk API ingest job", "check config.sobject and config.externalIdField")
+        job_id = json_object(created, "Salesforce").get("id")
+        if not isinstance(job_id, str):
+            raise MalformedResponse("Salesforce's ingest job answer has no id")
+        job = f"{api}/jobs/ingest/{job_id}"
+        uploaded = await client.request(
+            "PUT", f"{job}/batches", content=_csv_text(rows, columns), headers={"Content-Type": "text/csv"}
+        )
+        _raise_for(uploaded, "the CSV upload")
+        closed = await client.request("PATCH", job, json={"state": "UploadComplete"})
+        _raise_for(closed, "closing the ingest job")
+        info = await self._wait_for_job(client, job, config.poll_seconds, context, usage)
+        counts = context.counts
+        successes = await client.request("GET", f"{job}/successfulResults/")
+        _raise_for(successes, "the job's successful results")
+        for row in _csv_rows(successes.text):
+            if removing:
+                counts.removed += 1
+            elif row.get("sf__Created", "").lower() == "true":
+                counts.added += 1
+            else:
+                counts.updated += 1
+        failures = await client.request("GET", f"{job}/failedResults/")
+        _raise_for(failures, "the job's failed results")
+        for row in _csv_rows(failures.text):
+            counts.omit(
+                1, f"{config.external_id_field} {row.get(config.external_id_field)}: {row.get('sf__Error')}"
+            )
+        unprocessed = await client.request("GET", f"{job}/unprocessedrecords/")
+        _raise_for(unprocessed, "the job's unprocessed records")
+        left = _csv_rows(unprocessed.text)
+        if left:
+            counts.omit(len(left), f"Salesforce did not process {len(left)} records of job {job_id}")
+        context.log(
+            "bulk_job_done", job=job_id, records=len(rows), state=info.get("state"), removing=removing
+        )
+        if info.get("state") != "JobComplete":
+            raise ProviderError(
+                f"Salesforce's ingest job {job_id} ended {info.get('state')}: "
+                f"{info.get('errorMessage') or 'no message'}"
+            )
+
+    async def _wait_for_job(
+        self, client: ProviderHttpClient, job: str, poll_seconds: float, context: SyncContext, usage: ApiUsage
+    ) -> dict[str, Any]:
+        while True:
+            usage.check()
+            response = await client.request("GET", job)
+            _raise_for(response, "the job status")
+            info = json_object(response, "Salesforce")
+            if info.get("state") in FINISHED_STATES:
+                return info
+            await context.http.sleep(poll_seconds)
+
+    # --------------------------------------------------------------------------------------- import
+
+    async def import_records(self, context: SyncContext) -> RecordBatches:
+        config = context.config
+        assert isinstance(config, SalesforceImportConfig)
+        usage = ApiUsage(config.max_api_usage_percent)
+        async with self._client(context.http, context.credentials, usage, rotated=context.rotated) as client:
+            api = await self._api(client, context.credentials, config.api_version)
+            usage.check()
+            created = await client.request(
+                "POST", f"{api}/jobs/query", json={"operation": "query", "query": config.query}
+            )
+            _raise_for(created, "the query", "check config.query")
+            job_id = json_object(created, "Salesforce").get("id")
+            if not isinstance(job_id, str):
+                raise MalformedResponse("Salesforce's query job answer has no id")
+            job = f"{api}/jobs/query/{job_id}"
+            info = await self._wait_for_job(client, job, config.poll_seconds, context, usage)
+            if info.get("state") != "JobComplete":
+                raise ProviderError(
+                    f"Salesforce's query job ended {info.get('state')}: "
+                    f"{info.get('errorMessage') or 'no message'}; check config.query"
+                )
+            locator: str | None = None
+            while True:
+                usage.check()
+                params: dict[str, str | int] = {"maxRecords": config.page_size}
+                if locator:
+                    params["locator"] = locator
+                page = await client.request("GET", f"{job}/results", params=params)
+                _raise_for(page, "the query results")
+                rows = _csv_rows(page.text)
+                if rows:
+                    yield [
+                        {key: (value if value != "" else None) for key, value in row.items()} for row in rows
+                    ]
+                locator = page.headers.get("Sforce-Locator")
+                if not locator or locator == "null":
+                    return
+
+    # ----------------------------------------------------------------------------------- enrichment
+
+    async def enrich(self, context: SyncContext, batches: RecordBatches) -> RecordBatches:
+        config = context.config
+        assert isinstance(config, SalesforceEnrichmentConfig)
+        usage = ApiUsage(config.max_api_usage_percent)
+        select = ", ".join(dict.fromkeys([config.match_field, *config.fields]))
+
+        def fold(value: Any) -> str:
+            text = str(value).strip()
+            return text.lower() if config.case_insensitive else text
+
+        async with self._client(context.http, context.credentials, usage, rotated=context.rotated) as client:
+            api = await self._api(client, context.credentials, config.api_version)
+            async for batch in rebatch(batches, config.batch_size):
+                keys = sorted(
+                    {
+                        str(r[config.key_field]).strip()
+                        for r in batch
+                        if r.get(config.key_field) not in (None, "")
+                    }
+                )
+                found: dict[str, dict[str, Any]] = {}
+                if keys:
+                    soql = (
+                        f"SELECT {select} FROM {config.sobject} WHERE {config.match_field} IN "
+                        f"({', '.join(soql_literal(k) for k in keys)})"
+                    )
+                    url: str | None = f"{api}/query"
+                    params: dict[str, str | int] | None = {"q": soql}
+                    while url is not None:
+                        usage.check()
+                        response = await client.request("GET", url, params=params)
+                        _raise_for(
+                            response,
+                            "the lookup query",
+                            "check config.sobject, config.matchField and config.fields",
+                        )
+                        body = json_object(response, "Salesforce")
+                        for match in body.get("records") or []:
+                            if isinstance(match, dict) and match.get(config.match_field) is not None:
+                                found.setdefault(fold(match[config.match_field]), match)
+                        next_url = body.get("nextRecordsUrl")
+                        url = (
+                            f"{api.split('/services/data/')[0]}{next_url}"
+                            if isinstance(next_url, str)
+                            else None
+                        )
+                        params = None
+                enriched: list[Record] = []
+                for record in batch:
+                    key = record.get(config.key_field)
+                    match = found.get(fold(key)) if key not in (None, "") else None
+                    if match is None:
+                        context.counts.omit(
+                            1,
+                            f"no {config.sobject} with {config.match_field} = {key!r}"
+                            if key not in (None, "")
+                            else f"a record has no {config.key_field}",
+                        )
+                        continue
+                    enriched.append(
+                        {**record, **{target: dig(match, path) for path, target in config.fields.items()}}
+                    )
+                yield enriched
+
+
+provider = SalesforceProvider()

@@ -1,0 +1,328 @@
+"""Contract tests of the `salesforce` provider against a local org (see salesforce_fake.py for the pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from destinations.api.models import AuthMethod, JobType, SyncMode
+from destinations.providers._http import HttpClientFactory
+from destinations.providers._oauth import ReauthorizationNeeded
+from destinations.providers.base import Credentials, Record, SyncContext
+from destinations.providers.errors import ConfigurationError, ProviderError, RateLimited
+from destinations.providers.salesforce import provider, soql_literal
+from tests.providers.conftest import batches_of, make_context, run
+from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
+from tests.providers.salesforce_fake import TOKEN_PATH, Org
+from tests.providers.servers import FakeServer
+
+EXPORT = {
+    "sobject": "Contact",
+    "externalIdField": "Email",
+    "fields": {"email": "Email", "first_name": "FirstName"},
+}
+
+
+@pytest.fixture
+def org() -> Iterator[tuple[Org, FakeServer]]:
+    fake = Org()
+    with FakeServer(fake) as server:
+        fake.tokens.instance_url = server.url
+        yield fake, server
+
+
+def oauth_values(server: FakeServer) -> dict[str, str]:
+    return {
+        "refreshToken": REFRESH_TOKEN,
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "tokenUrl": f"{server.url}{TOKEN_PATH}",
+    }
+
+
+def context(
+    server: FakeServer,
+    http: HttpClientFactory,
+    job_type: JobType = JobType.EXPORT,
+    config: dict[str, Any] | None = None,
+    mode: SyncMode = SyncMode.UPSERT,
+    values: dict[str, str] | None = None,
+    endpoint: str | None = None,
+) -> SyncContext:
+    return make_context(
+        provider,
+        job_type,
+        config if config is not None else EXPORT,
+        method=AuthMethod.OAUTH2,
+        values=values if values is not None else oauth_values(server),
+        endpoint=endpoint,
+        http=http,
+        mode=mode,
+    )
+
+
+def people(count: int, start: int = 0) -> list[Record]:
+    return [{"email": f"p{i}@example.com", "first_name": f"P{i}"} for i in range(start, start + count)]
+
+
+async def collect(batches: Any) -> list[Record]:
+    return [record async for batch in batches for record in batch]
+
+
+# ----------------------------------------------------------------------------------------- export
+
+
+def test_small_runs_upsert_through_collections_of_at_most_200_with_all_or_none_false(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.contacts["p0@example.com"] = {"Id": "0030", "Email": "p0@example.com"}
+    sync = context(server, http)
+    run(provider.export(sync, batches_of(people(450), size=100)))
+    patches = [path for method, path in fake.requests_log if method == "PATCH"]
+    assert patches == ["/services/data/v62.0/composite/sobjects/Contact/Email"] * 3
+    assert (sync.counts.added, sync.counts.updated) == (449, 1)
+    assert fake.contacts["p7@example.com"]["FirstName"] == "P7"
+
+
+def test_records_salesforce_refuses_in_a_collection_are_omitted_with_their_errors(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.refuse = {"p2@example.com"}
+    sync = context(server, http)
+    run(provider.export(sync, batches_of(people(4))))
+    assert (sync.counts.added, sync.counts.omitted) == (3, 1)
+    assert sync.counts.omission_samples == [
+        "Email p2@example.com: INVALID_EMAIL_ADDRESS: invalid email address: p2@example.com"
+    ]
+
+
+def test_runs_above_the_threshold_go_through_bulk_api_ingest_jobs_with_failed_results_omitted(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.refuse = {"p5@example.com"}
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "p1@example.com"}
+    fake.polls_before_done = 3
+    config = {**EXPORT, "bulkThreshold": 10, "bulkJobRecords": 15}
+    sync = context(server, http, config=config)
+    run(provider.export(sync, batches_of(people(25), size=7)))
+    creates = [
+        path
+        for method, path in fake.requests_log
+        if (method, path) == ("POST", "/services/data/v62.0/jobs/ingest")
+    ]
+    assert len(creates) == 2  # 15 + 10 records
+    assert not any(path.endswith("/composite/sobjects/Contact/Email") for _, path in fake.requests_log)
+    assert (sync.counts.added, sync.counts.updated, sync.counts.omitted) == (23, 1, 1)
+    assert "INVALID_EMAIL_ADDRESS" in sync.counts.omission_samples[0]
+    assert len(fake.contacts) == 24
+
+
+def test_mirror_removal_sets_the_configured_field_instead_of_deleting(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    config = {**EXPORT, "removal": {"field": "Synced_To_Ads__c", "value": False}}
+    sync = context(server, http, config=config, mode=SyncMode.MIRROR)
+    run(provider.export(sync, batches_of(people(3))))
+    run(provider.remove(sync, batches_of([{"email": "P1@Example.com"}])))
+    assert sync.counts.removed == 1
+    assert fake.contacts["p1@example.com"]["Synced_To_Ads__c"] is False
+    assert len(fake.contacts) == 3
+
+
+def test_mirror_mode_without_a_removal_field_is_refused_naming_it(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    _, server = org
+    with pytest.raises(ConfigurationError, match=r"config\.removal"):
+        run(provider.remove(context(server, http, mode=SyncMode.MIRROR), batches_of(people(1))))
+
+
+def test_a_config_whose_fields_miss_the_external_id_is_refused() -> None:
+    with pytest.raises(Exception, match="externalIdField 'Email'"):
+        provider.parse_config(JobType.EXPORT, {**EXPORT, "fields": {"first_name": "FirstName"}})
+
+
+def test_external_ids_differing_only_in_case_are_one_member() -> None:
+    config = provider.parse_config(JobType.EXPORT, EXPORT)
+    assert provider.member_identities(config, {"email": "Jane@Example.com"}) == frozenset(
+        {"Email:jane@example.com"}
+    )
+    sensitive = provider.parse_config(JobType.EXPORT, {**EXPORT, "externalIdCaseSensitive": True})
+    assert provider.member_identities(sensitive, {"email": "Jane@Example.com"}) == frozenset(
+        {"Email:Jane@Example.com"}
+    )
+
+
+# ----------------------------------------------------------------------------------------- limits
+
+
+def test_request_limit_exceeded_ends_the_run_rate_limited(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.limit_exceeded = True
+    with pytest.raises(RateLimited, match="REQUEST_LIMIT_EXCEEDED") as limited:
+        run(provider.export(context(server, http), batches_of(people(2))))
+    assert limited.value.retry_after_seconds == 3600
+
+
+def test_a_nearly_spent_daily_allocation_stops_before_the_next_call(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.api_usage = (14_000, 15_000)
+    sync = context(server, http, config={**EXPORT, "maxApiUsagePercent": 90})
+    with pytest.raises(RateLimited, match="14000 of its 15000"):
+        run(provider.export(sync, batches_of(people(450), size=100)))
+    assert sync.counts.added == 200  # the first collection went out, then the header said stop
+
+
+# ------------------------------------------------------------------------------------------ OAuth2
+
+
+def test_the_instance_url_comes_from_the_token_response(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    run(provider.export(context(server, http), batches_of(people(1))))
+    assert fake.tokens.issued == ["access-1"]
+    assert fake.requests_log[0] == ("PATCH", "/services/data/v62.0/composite/sobjects/Contact/Email")
+
+
+def test_an_expired_session_is_refreshed_once_and_the_run_goes_on(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.tokens.uses_per_token = 1
+    sync = context(server, http)
+    run(provider.export(sync, batches_of(people(600), size=200)))
+    assert sync.counts.added == 600
+    assert fake.tokens.issued == ["access-1", "access-2", "access-3"]
+
+
+def test_a_rotated_refresh_token_is_used_for_later_refreshes_and_handed_over(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.tokens.rotate = True
+    fake.tokens.uses_per_token = 1
+    sync = context(server, http)
+    run(provider.export(sync, batches_of(people(600), size=200)))
+    assert sync.counts.added == 600
+    assert fake.tokens.refused == []
+    assert sync.rotated.values == {"refreshToken": "rotated-3"}
+    assert fake.tokens.refresh_tokens == {"rotated-3"}
+
+
+def test_a_revoked_refresh_token_fails_the_run_saying_to_reauthorize(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.tokens.refresh_tokens.clear()
+    with pytest.raises(ReauthorizationNeeded, match="Re-authorize: authorize the connected app again"):
+        run(provider.export(context(server, http), batches_of(people(1))))
+
+
+def test_the_health_check_reports_the_daily_allocation(org: tuple[Org, FakeServer]) -> None:
+    _, server = org
+    check = provider.check_credentials(Credentials(AuthMethod.OAUTH2, oauth_values(server)))
+    assert check.healthy, check.message
+    assert "14900 of 15000 daily API requests left" in check.message
+
+
+def test_the_health_check_of_a_revoked_refresh_token_is_unhealthy_with_the_reauthorize_message(
+    org: tuple[Org, FakeServer],
+) -> None:
+    fake, server = org
+    fake.tokens.refresh_tokens.clear()
+    check = provider.check_credentials(Credentials(AuthMethod.OAUTH2, oauth_values(server)))
+    assert not check.healthy
+    assert "invalid_grant" in check.message and "Re-authorize" in check.message
+    assert REFRESH_TOKEN not in check.message
+
+
+def test_a_bare_access_token_needs_the_endpoint_as_instance(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.tokens.accept_static("00Dxx!static")
+    with pytest.raises(ConfigurationError, match="endpoint"):
+        run(
+            provider.export(
+                context(server, http, values={"accessToken": "00Dxx!static"}), batches_of(people(1))
+            )
+        )
+    sync = context(server, http, values={"accessToken": "00Dxx!static"}, endpoint=server.url)
+    run(provider.export(sync, batches_of(people(1))))
+    assert sync.counts.added == 1
+
+
+# ----------------------------------------------------------------------------------------- import
+
+
+def test_import_runs_a_bulk_query_job_and_pages_by_locator(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    for i in range(5):
+        fake.contacts[f"c{i}@x.io"] = {
+            "Id": f"003{i}",
+            "Email": f"c{i}@x.io",
+            "FirstName": None if i == 4 else f"C{i}",
+        }
+    fake.polls_before_done = 2
+    config = {"query": "SELECT Id, Email, FirstName FROM Contact", "pageSize": 2, "pollSeconds": 1}
+    sync = context(server, http, JobType.IMPORT, config)
+    records = run(collect(provider.import_records(sync)))
+    assert [r["Email"] for r in records] == [f"c{i}@x.io" for i in range(5)]
+    assert records[4] == {"Id": "0034", "Email": "c4@x.io", "FirstName": None}
+    pages = [path for method, path in fake.requests_log if path.endswith("/results")]
+    assert len(pages) == 3
+
+
+def test_a_query_salesforce_refuses_fails_naming_the_config_field(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    _, server = org
+    config = {"query": "SELECT Id FROM Contact"}
+    sync = context(server, http, JobType.IMPORT, config)
+    sync.config = provider.parse_config(JobType.IMPORT, config).model_copy(update={"query": "DELETE Contact"})
+    with pytest.raises(ProviderError, match=r"MALFORMED_QUERY.*config\.query"):
+        run(collect(provider.import_records(sync)))
+
+
+# ------------------------------------------------------------------------------------- enrichment
+
+
+def test_enrichment_looks_keys_up_in_batches_and_merges_fields_ignoring_case(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.contacts["a@x.io"] = {"Id": "003A", "Email": "A@x.io", "Account": {"Name": "Acme"}}
+    fake.contacts["o'neil@x.io"] = {"Id": "003O", "Email": "o'neil@x.io", "Account": {"Name": "Initech"}}
+    config = {
+        "sobject": "Contact",
+        "matchField": "Email",
+        "keyField": "email",
+        "fields": {"Id": "salesforce_id", "Account.Name": "company"},
+        "batchSize": 2,
+    }
+    sync = context(server, http, JobType.ENRICHMENT, config)
+    source = [{"email": "a@X.io"}, {"email": "o'neil@x.io"}, {"email": "missing@x.io"}]
+    records = run(collect(provider.enrich(sync, batches_of(source))))
+    assert records == [
+        {"email": "a@X.io", "salesforce_id": "003A", "company": "Acme"},
+        {"email": "o'neil@x.io", "salesforce_id": "003O", "company": "Initech"},
+    ]
+    assert sync.counts.omitted == 1 and "missing@x.io" in sync.counts.omission_samples[0]
+    assert len([p for _, p in fake.requests_log if p.endswith("/query")]) == 2
+
+
+def test_soql_literals_escape_quotes_and_backslashes() -> None:
+    assert soql_literal("o'ne\\il") == "'o\\'ne\\\\il'"
