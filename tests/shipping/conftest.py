@@ -21,6 +21,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "replicas-2-watch-namespaces": {"replicaCount": 2, "watchNamespaces": ["marketing"]},
     "extra-env": {"extraEnv": [{"name": "DESTINATIONS_VERBOSE", "value": "1"}]},
     "metrics-off": {"metrics": {"enabled": False}},
+    "monitoring": {
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+            "grafanaDashboard": {"enabled": True},
+        }
+    },
     "external-service-account": {"serviceAccount": {"create": False, "name": "operator"}},
 }
 
