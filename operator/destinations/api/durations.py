@@ -22,15 +22,24 @@ UNITS: dict[str, timedelta] = {
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 ACCEPTED = "a duration such as 90s, 15m, 1h30m, 10h or 90d (units ms, s, m, h, d)"
+#: Go's `time.Duration` is an int64 of nanoseconds: nothing longer parses in Kubernetes tools, and a
+#: schedule counted from today with it still lands in a representable year.
+MAX_DURATION = timedelta(hours=2562047, minutes=47, seconds=16)
+MAX_DURATION_TEXT = "2562047h47m16s (about 292 years)"
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse `1h30m`-style text; raise ValueError naming what is accepted."""
+    """Parse `1h30m`-style text; raise ValueError naming what is accepted (at most MAX_DURATION)."""
     if not isinstance(text, str) or not text or not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"{text!r} is not {ACCEPTED}")
     total = timedelta()
-    for number, unit in _PART.findall(text):
-        total += float(number) * UNITS[unit]
+    try:
+        for number, unit in _PART.findall(text):
+            total += float(number) * UNITS[unit]
+    except OverflowError:
+        total = MAX_DURATION + UNITS["s"]
+    if total > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION_TEXT}, the longest duration Go can hold")
     if total <= timedelta():
         raise ValueError(f"{text!r} must be longer than zero; expected {ACCEPTED}")
     return total

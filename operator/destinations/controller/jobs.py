@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from destinations.api.models import DestinationJobStatus, Phase, Schedule
+from destinations.api.models import Condition, DestinationJobStatus, Phase, Schedule
 from destinations.controller.capacity import RunSlots
 from destinations.controller.kube import KubeClient, KubeError
 from destinations.controller.metrics import Metrics
@@ -46,6 +46,7 @@ from destinations.lifecycle import (
     Decision,
     DeleteJob,
     DeletePod,
+    EventType,
     InvalidSpec,
     JobObserved,
     Observation,
@@ -57,6 +58,7 @@ from destinations.lifecycle import (
     RunTimedOut,
     TimerFired,
     decide,
+    format_time,
     parse_time,
 )
 from destinations.providers.catalog import load_catalog
@@ -75,6 +77,10 @@ _TIMER_SLACK_SECONDS = 0.05
 _WRITE_RETRY_SECONDS = (1, 2, 5, 10, 30)
 #: API answers worth another try: unreachable (0), throttled, and the server's transient errors.
 _TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+#: Pauses before a step that raised is tried again: a transient cause heals, a bug does not spin.
+_FAILURE_RETRY_SECONDS = (5, 15, 60, 300)
+#: `status.reason`, Ready reason and Event reason of a job whose handling raised.
+OPERATOR_ERROR = "OperatorError"
 #: Phases in which a job still needs its Authorization (its deletion is refused meanwhile).
 ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING, Phase.SLEEPING, Phase.PAUSED})
 
@@ -227,6 +233,12 @@ class JobRunner:
         self._stopped = False
         self._deleted_pods: set[str] = set()
         """Pods this runner asked to delete: never asked twice, never counted as history again."""
+        self._failures = 0
+        """Steps that raised in a row (see `_step_or_report`)."""
+        self._failure_shown = False
+        """The written status carries a failure: the next successful step writes the real one."""
+        self._retry: Observation | None = None
+        """The observation whose step raised, delivered again after the pause."""
 
     @property
     def key(self) -> JobKey:
@@ -279,7 +291,7 @@ class JobRunner:
             await self._adopt_run_in_flight()
             while not self._stopped:
                 while self._inbox and not self._stopped:
-                    await self._step(self._inbox.popleft())
+                    await self._step_or_report(self._inbox.popleft())
                 if self._stopped:
                     return
                 self._wakeup.clear()
@@ -292,12 +304,66 @@ class JobRunner:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout)
                 except TimeoutError:
-                    self.push(TimerFired())
+                    retry, self._retry = self._retry, None
+                    self.push(retry or TimerFired())
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("%s: the job's loop failed; it restarts with the next watch event", self.label)
             self.controller.runners.pop(self.key, None)
+
+    async def _step_or_report(self, observation: Observation) -> None:
+        """One step; a step that raises (a bug, or a state nobody foresaw) never leaves the job silent.
+
+        The job shows the failure (status reason `OperatorError`, a message, Ready False, a Warning Event
+        `OperatorError`), the step is tried again after a growing pause, and every other job's runner
+        carries on. The next step that succeeds writes the job's real status back.
+        """
+        try:
+            await self._step(observation)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._failures += 1
+            delay = _FAILURE_RETRY_SECONDS[min(self._failures, len(_FAILURE_RETRY_SECONDS)) - 1]
+            logger.exception("%s: handling %s failed (failure %d)", self.label, observation, self._failures)
+            retry_at = self.controller.clock() + timedelta(seconds=delay)
+            message = (
+                f"the operator failed to handle this job: {type(error).__name__}: {str(error)[:300]}; "
+                f"it tries again at {format_time(retry_at)}"
+            )
+            self._wake_at = retry_at
+            self._retry = observation  # delivered again when the pause ends
+            await self._show_failure(message)
+            return
+        self._failures = 0
+
+    async def _show_failure(self, message: str) -> None:
+        """Write the failure into the status (keeping the rest) and post it as a Warning Event."""
+        now = format_time(self.controller.clock())
+        ready = Condition(
+            type="Ready",
+            status="False",
+            reason=OPERATOR_ERROR,
+            message=message,
+            last_transition_time=now,
+            observed_generation=self.status.observed_generation,
+        )
+        shown = self.status.model_copy(
+            update={
+                "phase": self.status.phase or Phase.PENDING,
+                "reason": OPERATOR_ERROR,
+                "message": message,
+                "conditions": [
+                    ready,
+                    *(condition for condition in self.status.conditions if condition.type != "Ready"),
+                ],
+            }
+        )
+        await self._write_status(shown)
+        self._failure_shown = True
+        if self._failures == 1:  # once per streak: the status keeps the latest message
+            await self._post_event(PostEvent(OPERATOR_ERROR, message, EventType.WARNING))
 
     async def _adopt_run_in_flight(self) -> None:
         """After a restart: the run in flight is read from its pod, never started again."""
@@ -368,7 +434,8 @@ class JobRunner:
         for action in decision.actions:
             if isinstance(action, CreatePod):
                 await self._create_pod(action, spec)
-        if decision.status_changed:
+        if decision.status_changed or self._failure_shown:
+            self._failure_shown = False
             await self._write_status()
             if before.phase != decision.status.phase:
                 logger.info(
@@ -429,20 +496,12 @@ class JobRunner:
         if spec is None or parsed is None:
             self.push(RunLost(action.run, "the job's Authorization could not be read"))
             return
-        pod = render_sync_pod(
-            JobIdentity(namespace, self.view.name, self.view.uid),
-            spec,
-            action.run,
-            action.pod_name,
-            AuthorizationInfo(
-                parsed.method.value,
-                parsed.secret_ref.name if parsed.secret_ref is not None else None,
-                parsed.endpoint,
-            ),
-            image=controller.settings.sync_image,
-            image_pull_policy=controller.settings.sync_image_pull_policy,
-            default_resources=controller.settings.sync_resources,
-        )
+        try:
+            pod = self._render_pod(action, spec, parsed)
+        except Exception as error:  # a pod that cannot be made is this run's error, not a silent stop
+            logger.exception("%s: pod %s could not be rendered", self.label, action.pod_name)
+            self.push(RunLost(action.run, f"the sync pod could not be made: {type(error).__name__}: {error}"))
+            return
         # A transient API error is not the run's fault: the pod is created again (same name, so never
         # twice) before the run is given up as lost.
         last_error: KubeError | None = None
@@ -465,6 +524,25 @@ class JobRunner:
                 logger.warning("%s: pod %s not created yet: %s", self.label, action.pod_name, error)
         self.push(RunLost(action.run, f"the sync pod could not be created: {last_error}"))
 
+    def _render_pod(self, action: CreatePod, spec: Any, parsed: Any) -> dict[str, Any]:
+        controller = self.controller
+        namespace = self.view.namespace
+        return render_sync_pod(
+            JobIdentity(namespace, self.view.name, self.view.uid),
+            spec,
+            action.run,
+            action.pod_name,
+            AuthorizationInfo(
+                parsed.method.value,
+                parsed.secret_ref.name if parsed.secret_ref is not None else None,
+                parsed.endpoint,
+            ),
+            image=controller.settings.sync_image,
+            image_pull_policy=controller.settings.sync_image_pull_policy,
+            default_resources=controller.settings.sync_resources,
+            confirmed_removal_run=self.view.confirmed_removal_run,
+        )
+
     async def _adopt_existing_pod(self, action: CreatePod) -> bool:
         """Adopt the run's existing pod; False when there is none after all (try creating it again)."""
         try:
@@ -485,9 +563,12 @@ class JobRunner:
             self.observe_pod(summary, gone=False)
         return True
 
-    async def _write_status(self) -> None:
-        """Patch only what changed since the last write; retried until it lands or the job is gone."""
-        wanted = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    async def _write_status(self, status: DestinationJobStatus | None = None) -> None:
+        """Patch only what changed since the last write; retried until it lands or the job is gone.
+
+        `status` defaults to the runner's own; `_show_failure` passes a copy carrying the failure.
+        """
+        wanted = (status or self.status).model_dump(mode="json", by_alias=True, exclude_none=True)
         for attempt, delay in enumerate((0, *_WRITE_RETRY_SECONDS)):
             if delay:
                 await asyncio.sleep(delay)

@@ -19,12 +19,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from destinations.api.models import Schedule
 
-#: Safety bound on cron candidates examined (only DST corner cases need more than one).
-_MAX_CANDIDATES = 1000
+#: How far past `after` (in wall-clock time) a match is looked for before giving up. A validated
+#: expression matches at least every eight years (29 February); the search never gets near this.
+_SEARCH_HORIZON = timedelta(days=9 * 366)
 
 
 def next_due(schedule: Schedule, *, last_started: datetime | None, reference: datetime) -> datetime:
@@ -42,16 +43,28 @@ def next_due(schedule: Schedule, *, last_started: datetime | None, reference: da
 
 
 def next_cron_time(expression: str, timezone: str | None, *, after: datetime) -> datetime:
-    """The first instant strictly after `after` at which `expression` matches in `timezone` (UTC default)."""
+    """The first instant strictly after `after` at which `expression` matches in `timezone` (UTC default).
+
+    Wall-clock times map to instants without ever going backwards (`local_to_instant`), so the search
+    starts at the wall-clock time of `after` itself: every earlier wall time maps to an instant at or
+    before `after`. Only the times of a repeated (fall-back) hour that were already passed are skipped,
+    at most one hour of candidates, so even `* * * * *` is answered after a few dozen steps.
+
+    Raises ValueError for an expression that never matches (refused by `Schedule` validation).
+    """
     zone = ZoneInfo(timezone or "UTC")
     local_after = after.astimezone(zone).replace(tzinfo=None)
-    # Start one day early: a repeated (fall-back) hour can make wall-clock order disagree with real order.
-    iterator = croniter(expression, local_after - timedelta(days=1))
-    for _ in range(_MAX_CANDIDATES):
-        wall_time: datetime = iterator.get_next(datetime)
-        instant = local_to_instant(wall_time, zone)
-        if instant > after:
-            return instant
+    try:
+        iterator = croniter(expression, local_after)
+        while True:
+            wall_time: datetime = iterator.get_next(datetime)
+            instant = local_to_instant(wall_time, zone)
+            if instant > after:
+                return instant
+            if wall_time - local_after > _SEARCH_HORIZON:  # pragma: no cover - cannot happen
+                break
+    except CroniterError as error:
+        raise ValueError(f"cron {expression!r} has no time after {after.isoformat()}: {error}") from error
     raise ValueError(f"cron {expression!r} has no time after {after.isoformat()}")  # pragma: no cover
 
 
