@@ -93,6 +93,10 @@ class Prompter:
             question,
             choices=[questionary.Choice(title, value=value) for value, title in choices],
             default=default if default in values else None,
+            # Typing filters the list (arrow keys move, Enter picks): long catalogs stay quick to use.
+            use_search_filter=True,
+            use_jk_keys=False,
+            instruction="(type to filter, arrows to move, Enter to pick)",
         ).unsafe_ask()
         return str(answer)
 
@@ -345,7 +349,7 @@ class Wizard:
                         f"note: Authorization {item['metadata']['name']} is {health}, so it is not offered"
                     )
             choices = [(a["metadata"]["name"], f"{a['metadata']['name']} (Healthy)") for a in healthy]
-            choices.append((NEW_AUTHORIZATION, "create a new Authorization"))
+            choices.append((NEW_AUTHORIZATION, "new: create a new Authorization"))
             picked = self.ask.choose(
                 "Authorization:",
                 choices,
@@ -521,9 +525,9 @@ class Wizard:
                 f"--{role} is required without a terminal, e.g. --{role} '{{url: {{url: https://…}}}}'"
             )
         kinds = [
-            ("warehouse", "a PostgreSQL table or query"),
-            ("url", "JSON lines over HTTP(S)"),
-            ("file", "a JSONL or CSV file"),
+            ("warehouse", "warehouse: a PostgreSQL table or query"),
+            ("url", "url: JSON lines over HTTP(S)"),
+            ("file", "file: a JSONL or CSV file on a volume"),
         ]
         if role == "sink":
             kinds = [kind for kind in kinds if kind[0] != "url"]
@@ -538,7 +542,7 @@ class Wizard:
             )
             key = text("Key in that Secret:", flag=f"--{role}", given=None, default="dsn")
             warehouse: Json = {"connectionSecretRef": {"name": secret, "key": key}}
-            shapes = [("table", "a whole table"), ("query", "a SELECT query")]
+            shapes = [("table", "table: read a whole table"), ("query", "query: run a SELECT")]
             shape = (
                 "table"
                 if role == "sink"
@@ -555,11 +559,11 @@ class Wizard:
                 "Format:", [("jsonl", "jsonl"), ("csv", "csv")], flag=f"--{role}", given=None
             )
             volumes = [
-                ("persistentVolumeClaim", "a PersistentVolumeClaim"),
-                ("hostPath", "a node directory (development)"),
+                ("persistentVolumeClaim", "persistentVolumeClaim: a PersistentVolumeClaim"),
+                ("hostPath", "hostPath: a directory on the node (development clusters)"),
             ]
             if role == "source":
-                volumes.insert(1, ("configMap", "a ConfigMap"))
+                volumes.insert(1, ("configMap", "configMap: a ConfigMap"))
             volume = self.ask.choose("Volume:", volumes, flag=f"--{role}", given=None)
             volume_name = text(f"{volume}:", flag=f"--{role}", given=None)
             value = {"file": {"path": path, "format": file_format, "volume": {volume: volume_name}}}
@@ -576,10 +580,10 @@ class Wizard:
         if not self.ask.interactive:
             return None
         kinds = [
-            (DEFAULT_SCHEDULE, f"the provider's default ({default_text})"),
-            ("every", "every interval"),
-            ("cron", "a cron expression"),
-            ("once", "once"),
+            (DEFAULT_SCHEDULE, f"default: the provider's, {default_text}"),
+            ("every", "every: an interval such as 1h"),
+            ("cron", "cron: a cron expression, optionally with a time zone"),
+            ("once", "once: run once, then the job is Completed"),
         ]
         kind = self.ask.choose("Schedule:", kinds, flag="--schedule", given=None, default=DEFAULT_SCHEDULE)
         if kind in (DEFAULT_SCHEDULE, "once"):

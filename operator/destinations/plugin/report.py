@@ -68,12 +68,13 @@ class Bundle:
     """The files of the report, scrubbed when the zip is written (all secret values are known by then)."""
 
     def __init__(self) -> None:
-        self.files: dict[str, str] = {}
+        self.files: dict[str, Any] = {}
         self.notes: list[str] = []
         self.scrubber = Scrubber()
 
     def add(self, name: str, content: Any) -> None:
-        self.files[name] = content if isinstance(content, str) else dump(clean(content), "yaml")
+        """A text file (a log), or a document written as YAML."""
+        self.files[name] = content
 
     def attempt(self, what: str, action: Callable[[], T]) -> T | None:
         """Run `action`; a missing permission or object becomes a note instead of failing the report."""
@@ -88,7 +89,20 @@ class Bundle:
     def write(self, path: Path) -> None:
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, content in self.files.items():
-                archive.writestr(name, self.scrubber(content))
+                # Documents are scrubbed value by value before they become YAML, so they stay valid YAML.
+                text = (
+                    self.scrubber(content)
+                    if isinstance(content, str)
+                    else dump(self.scrub(clean(content)), "yaml")
+                )
+                archive.writestr(name, text)
+
+    def scrub(self, document: Any) -> Any:
+        if isinstance(document, dict):
+            return {self.scrubber(str(key)): self.scrub(value) for key, value in document.items()}
+        if isinstance(document, list):
+            return [self.scrub(item) for item in document]
+        return self.scrubber(document) if isinstance(document, str) else document
 
 
 def run(args: argparse.Namespace, session: Session) -> int:
@@ -106,7 +120,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
         )
         if authorization is not None:
             bundle.add("authorization.yaml", authorization)
-    secrets: Json = {}
+    secrets: list[Json] = []
     for secret_name in secret_names(spec, authorization):
         secret = bundle.attempt(
             f"Secret {secret_name}",
@@ -123,7 +137,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
             base64.b64decode(value).decode("utf-8", errors="replace") for value in data.values()
         )
         bundle.scrubber.add((secret.get("stringData") or {}).values())
-        secrets[secret_name] = {"keys": sorted(data), "type": secret.get("type")}
+        secrets.append({"name": secret_name, "type": secret.get("type"), "keys": sorted(data)})
     bundle.add("secrets.yaml", {"note": "key names only; values are never included", "secrets": secrets})
     pods = bundle.attempt("pods", lambda: kube.list_job_pods(name, "include the job's pods")) or []
     for pod in pods:

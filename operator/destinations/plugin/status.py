@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 Json = dict[str, Any]
 CREATED_BY_ANNOTATION = "destinations.dev/created-by"
 PAUSE_REASON_ANNOTATION = "destinations.dev/pause-reason"
-#: Config keys whose values are masked in the summary, should a provider ever take a credential inline.
-SENSITIVE_KEY = re.compile(r"(password|secret|token|apikey|api_key|credential|private)", re.IGNORECASE)
+#: Keys whose values are masked (a header such as `Authorization` or `X-API-Key` in a webhook's config);
+#: matched at the end of the key, so references such as `headersSecretRef` stay readable.
+SENSITIVE_KEY = re.compile(
+    r"(password|passwd|secret|token|api[-_]?key|authorization|credentials?|private[-_]?key)$", re.IGNORECASE
+)
 MASK = "***"
 LABEL_WIDTH = 18
 HISTORY_SHOWN = 10

@@ -1,0 +1,262 @@
+"""`kubectl destinations` against the running operator: status, run, pause, resume, dry-run, logs, report.
+
+Each test gets its own namespace in the module's cluster (sandbox + operator + fake provider) and drives
+the plugin in-process with the admin kubeconfig; what it changed is read back through the HTTP API.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.sandbox import wait_until
+from tests.operator.harness import AUTHORIZATIONS, CANARY, JOBS, OperatorCluster
+from tests.plugin.invoke import Result, invoke
+
+pytestmark = pytest.mark.integration
+
+
+def plugin(
+    capsys: pytest.CaptureFixture[str], cluster: OperatorCluster, namespace: str, *args: str
+) -> Result:
+    return invoke(capsys, cluster.sandbox.kubeconfig_path, "-n", namespace, *args)
+
+
+def synced_once(cluster: OperatorCluster, namespace: str, **spec: object) -> dict[str, object]:
+    cluster.setup(namespace, schedule={"every": "1h"}, **spec)
+    return cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("number") == 1, "run 1")
+
+
+def test_status_shows_the_job_summary_field_by_field(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-status"
+    status = synced_once(cluster, namespace, description="Weekly push of test users")
+    result = plugin(capsys, cluster, namespace, "status", "export")
+    assert result.code == 0, result.err
+    fields = result.fields()
+    assert fields["Name"] == "plugin-status/export"
+    assert fields["Display name"] == "Export of test users"
+    assert fields["Description"] == "Weekly push of test users"
+    assert (
+        fields["Status"]
+        == f"Sleeping (Scheduled): last run 1 succeeded; next run due at {status['nextRunAt']}"
+    )
+    assert fields["Provider"] == "webhook (Webhook)"
+    assert fields["Type"] == "export"
+    assert fields["Mode"] == "upsert"
+    assert fields["Authorization"].startswith("hook Healthy")
+    assert fields["Schedule"] == "every 1h"
+    assert fields["Next run"] == f"{status['nextRunAt']} (in 59m)"
+    assert fields["Runs"] == "1 total, 1 succeeded, 0 failed"
+    assert fields["Errors in a row"] == "0"
+    assert fields["Last run"] == "1 succeeded"
+    assert fields["Records"] == "read 3, added 3, updated 0, removed 0, omitted 0, failed 0"
+    assert fields["Rejections"] == "none"
+    assert fields["url"] == f"http://127.0.0.1:{cluster.provider.port}/hook/plugin-status"
+    history = result.out.split("History (last 2 of 2, oldest first):\n", 1)[1]
+    assert "   Started   1     first run started in pod export-run-1" in history
+    assert "   Synced    1     run 1 synced: 3 read, 3 added" in history
+
+
+def test_status_without_a_job_lists_the_jobs_with_their_last_run(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-list"
+    synced_once(cluster, namespace)
+    listing = plugin(capsys, cluster, namespace, "status")
+    header, row = listing.out.splitlines()
+    assert header.split() == [
+        "NAME", "AUTHORIZATION", "PROVIDER", "TYPE", "STATUS", "AGE", "LAST-SYNC", "NEXT-RUN", "LAST-RUN",
+        "RECORDS", "MESSAGE",
+    ]  # fmt: skip
+    assert row.split()[:5] == ["export", "hook", "webhook", "export", "Sleeping"]
+    assert "1 succeeded   read=3 added=3 updated=0 removed=0 omitted=0 failed=0" in row
+    everywhere = plugin(capsys, cluster, namespace, "status", "-A")
+    assert everywhere.out.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert any(line.split()[:2] == ["plugin-list", "export"] for line in everywhere.out.splitlines())
+
+
+def test_run_with_wait_follows_the_run_and_prints_its_outcome(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-run"
+    synced_once(cluster, namespace)
+    result = plugin(capsys, cluster, namespace, "run", "export", "--wait", "--timeout", "60s")
+    assert result.code == 0, result.out + result.err
+    requested = result.out.splitlines()[0]
+    value = requested.split("destinations.dev/requested-at=", 1)[1].rstrip(").")
+    assert cluster.status(namespace)["lastHandledRequestAt"] == value
+    assert result.out.splitlines()[-1] == (
+        "Run 2 succeeded: read 3, added 3, updated 0, removed 0, omitted 0, failed 0. read 3, added 3, updated 0"
+    )
+
+
+def test_run_with_wait_exits_1_when_the_run_fails(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-run-fails"
+    synced_once(cluster, namespace)
+    cluster.provider.behaviours[namespace].mode = "fail"
+    result = plugin(capsys, cluster, namespace, "run", "export", "--wait", "--timeout", "60s")
+    assert result.code == 1
+    assert result.out.splitlines()[-1].startswith("Run 2 failed: read 3, added 0")
+
+
+def test_pause_with_a_reason_waits_for_paused_and_resume_waits_for_the_schedule(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-pause"
+    synced_once(cluster, namespace)
+    paused = plugin(capsys, cluster, namespace, "pause", "export", "--reason", "holiday freeze", "--wait")
+    assert paused.code == 0, paused.err
+    assert paused.out.splitlines()[0] == (
+        "Pause requested for plugin-pause/export (holiday freeze): spec.paused is true."
+    )
+    assert paused.out.splitlines()[-1] == "plugin-pause/export is Paused."
+    job = cluster.get_job(namespace)
+    assert job is not None
+    assert job["spec"]["paused"] is True
+    assert job["metadata"]["annotations"]["destinations.dev/pause-reason"] == "holiday freeze"
+    assert cluster.status(namespace)["phase"] == "Paused"
+    assert plugin(capsys, cluster, namespace, "status", "export").fields()["Pause reason"] == "holiday freeze"
+
+    resumed = plugin(capsys, cluster, namespace, "resume", "export", "--wait")
+    assert resumed.code == 0, resumed.err
+    assert resumed.out.splitlines()[-1].startswith("plugin-pause/export is Sleeping; next run ")
+    job = cluster.get_job(namespace)
+    assert job is not None
+    assert job["spec"]["paused"] is False
+    assert "destinations.dev/pause-reason" not in (job["metadata"].get("annotations") or {})
+
+
+def test_pausing_a_running_job_waits_for_the_run_in_flight(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-pause-running"
+    synced_once(cluster, namespace)
+    cluster.provider.behaviours[namespace].delay = 2.0
+    cluster.run_now(namespace)
+    cluster.wait_for(namespace, lambda s: s.get("phase") == "Running", "run 2 in flight")
+    result = plugin(capsys, cluster, namespace, "pause", "export", "--wait", "--timeout", "60s")
+    assert result.code == 0, result.err
+    assert "Run 2 is in flight; it finishes, then the job pauses." in result.out
+    assert "  Running (PauseRequested): run 2 in pod export-run-2 finishes, then the job pauses" in result.out
+    status = cluster.status(namespace)
+    assert (status["phase"], status["lastRun"]["number"], status["lastRun"]["result"]) == (
+        "Paused",
+        2,
+        "succeeded",
+    )
+
+
+def test_dry_run_with_wait_reports_an_operator_that_did_not_handle_it(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-dry-run"
+    synced_once(cluster, namespace)
+    result = plugin(capsys, cluster, namespace, "dry-run", "export", "--wait", "--timeout", "3s")
+    value = result.out.splitlines()[0].split("dry-run-requested-at=", 1)[1].rstrip(").")
+    job = cluster.get_job(namespace)
+    assert job is not None
+    assert job["metadata"]["annotations"]["destinations.dev/dry-run-requested-at"] == value
+    if ((job.get("status") or {}).get("lastDryRun") or {}).get("requestedAt") == value:
+        # An operator with dry-run support: the result is printed.
+        assert result.code == 0 and "Last dry run:" in result.out
+    else:
+        assert result.code == 1
+        assert result.err.startswith(
+            f"error: the operator did not handle the dry-run request {value} within 3s: "
+            "status.lastDryRun did not report it."
+        )
+        assert cluster.status(namespace)["runs"]["total"] == 1
+
+
+def test_logs_render_the_worker_log_and_say_when_a_pod_was_pruned(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-logs"
+    synced_once(cluster, namespace, history={"succeeded": 1, "failed": 1})
+    cluster.run_now(namespace)
+    cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("number") == 2, "run 2")
+    wait_until(lambda: len(cluster.pods(namespace)) == 1, message="run 1's pod pruned")
+
+    pruned = plugin(capsys, cluster, namespace, "logs", "export", "--run", "1")
+    assert pruned.code == 0, pruned.err
+    lines = pruned.out.splitlines()
+    assert lines[0] == "History of run 1:"
+    assert lines[1].endswith("Started  first run started in pod export-run-1")
+    assert "Synced   run 1 synced: 3 read, 3 added" in lines[2]
+    assert lines[3] == (
+        "The pod of run 1 (export-run-1) was pruned: the operator keeps the pods of the last 1 succeeded and "
+        "1 failed runs (spec.history), so only the history above remains."
+    )
+
+    latest = plugin(capsys, cluster, namespace, "logs", "export")
+    assert latest.code == 0, latest.err
+    assert "Log of pod export-run-2:" in latest.out
+    log_lines = latest.out.split("Log of pod export-run-2:\n", 1)[1].splitlines()
+    assert [line.split()[1:3] for line in log_lines] == [
+        ["info", "started"],
+        ["info", "batch_sent"],
+        ["info", "succeeded"],
+        ["info", "finished"],
+    ]
+    assert log_lines[0].endswith("started  provider=webhook  type=export  mode=upsert")
+    assert log_lines[-1].endswith("finished  result=succeeded  exit_code=0")
+
+
+def test_logs_follow_streams_a_run_in_flight_until_its_pod_ends(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = "plugin-follow"
+    synced_once(cluster, namespace)
+    cluster.provider.behaviours[namespace].delay = 2.0
+    cluster.run_now(namespace)
+    cluster.wait_for(namespace, lambda s: (s.get("currentRun") or {}).get("number") == 2, "run 2 in flight")
+    result = plugin(capsys, cluster, namespace, "logs", "export", "--follow")
+    assert result.code == 0, result.err
+    assert "Log of pod export-run-2:" in result.out
+    assert result.out.rstrip().endswith("finished  result=succeeded  exit_code=0")
+
+
+def test_report_is_a_zip_without_the_secret_even_where_a_user_pasted_it(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    namespace = "plugin-report"
+    synced_once(cluster, namespace)
+    # A careless user pasted the key into the Authorization's description and a job annotation.
+    response = cluster.api.patch(
+        f"{AUTHORIZATIONS.format(namespace=namespace)}/hook", {"spec": {"description": f"key is {CANARY}"}}
+    )
+    assert response.status_code == 200, response.text
+    response = cluster.api.patch(
+        f"{JOBS.format(namespace=namespace)}/export", {"metadata": {"annotations": {"note": CANARY}}}
+    )
+    assert response.status_code == 200, response.text
+    target = tmp_path / "report.zip"
+    result = plugin(capsys, cluster, namespace, "report", "export", "-f", str(target))
+    assert result.code == 0, result.err
+    raw = target.read_bytes()
+    assert CANARY.encode() not in raw
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        contents = {name: archive.read(name).decode() for name in archive.namelist()}
+    assert set(contents) == {
+        "README.txt",
+        "authorization.yaml",
+        "events.yaml",
+        "job.yaml",
+        "pods/export-run-1.log",
+        "pods/export-run-1.yaml",
+        "secrets.yaml",
+        "versions.yaml",
+    }
+    assert not [name for name, text in contents.items() if CANARY in text]
+    assert "description: key is ***" in contents["authorization.yaml"]
+    assert "note: '***'" in contents["job.yaml"]
+    assert "- name: credentials\n  type: Opaque\n  keys:\n  - apiKey\n" in contents["secrets.yaml"]
+    assert "finished" in contents["pods/export-run-1.log"]
+    assert "reason: Synced" in contents["events.yaml"]
