@@ -39,7 +39,13 @@ def test_there_is_an_example_job_for_every_job_type() -> None:
 
 
 def test_there_is_an_authorization_example_for_every_provider() -> None:
-    assert {a["spec"]["provider"] for a in _objects("Authorization")} == {"webhook", "mailchimp", "facebook"}
+    assert {a["spec"]["provider"] for a in _objects("Authorization")} == {
+        "webhook",
+        "mailchimp",
+        "facebook",
+        "google",
+        "salesforce",
+    }
 
 
 @pytest.mark.parametrize(

@@ -104,8 +104,9 @@ class GoogleExportConfig(ProviderConfig):
     `regionCode` and `postalCode` together make an address identifier."""
     default_phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     """ISO 3166-1 alpha-2 region for phone numbers written without `+country code`, e.g. `GB`."""
-    consent: GoogleConsent = GoogleConsent()
-    """Consent sent with every member."""
+    consent: GoogleConsent | None = None
+    """Consent sent with every ingested member: `adUserData` and `adPersonalization`, each
+    `CONSENT_GRANTED` or `CONSENT_DENIED` (EEA users need both granted)."""
     batch_size: int = Field(default=MAX_MEMBERS_PER_REQUEST, ge=1, le=MAX_MEMBERS_PER_REQUEST)
     """Members per request (the Data Manager API's maximum is 10,000)."""
     requests_per_minute: int = Field(default=REQUESTS_PER_MINUTE, ge=1, le=REQUESTS_PER_MINUTE)
@@ -377,7 +378,7 @@ class GoogleProvider(Provider):
                 "accountId": config.login_account_id,
             }
         body: dict[str, Any] = {"destinations": [destination], "audienceMembers": members, "encoding": "HEX"}
-        consent = config.consent.model_dump(by_alias=True, exclude_none=True)
+        consent = config.consent.model_dump(by_alias=True, exclude_none=True) if config.consent else None
         if consent and not removing:
             body["consent"] = consent
         return body

@@ -55,6 +55,8 @@ def _type_of(schema: Mapping[str, Any]) -> str:
     if "anyOf" in schema:
         kinds = [_type_of(option) for option in schema["anyOf"] if option.get("type") != "null"]
         return " or ".join(kinds)
+    if "$ref" in schema:
+        return "object"
     if "enum" in schema:
         return " | ".join(f"`{value}`" for value in schema["enum"])
     if "const" in schema:

@@ -106,7 +106,8 @@ class SalesforceExportConfig(ProviderConfig):
     bulk_job_records: int = Field(default=100_000, ge=1, le=10_000_000)
     """Records per Bulk API 2.0 ingest job (one CSV upload each; Salesforce allows 100 MB of CSV)."""
     removal: SalesforceRemoval | None = None
-    """Mirror mode: how a record that left the source is marked; mirror mode needs it."""
+    """Mirror mode: `{field, value}`, the field set on a record that left the source (e.g.
+    `{field: Synced_To_Ads__c, value: false}`; a null value clears it); mirror mode needs it."""
     max_api_usage_percent: int = Field(default=90, ge=1, le=100)
     """Stop (rate limited) once the org has used this share of its daily API allocation."""
     poll_seconds: float = Field(default=5.0, gt=0, le=300)
