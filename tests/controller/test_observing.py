@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from destinations.api.models import CurrentRun, DestinationJobStatus, Phase
 from destinations.controller.observing import (
     finished_pods,
@@ -78,6 +80,14 @@ def test_a_new_requested_at_value_is_a_run_now_request_and_an_old_one_is_not() -
     handled = fresh.model_copy(update={"last_handled_request_at": "t1"})
     assert observations_for_change(view, fresh) == [RunNowRequested("t1")]
     assert observations_for_change(view, handled) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "run"), [("7", 7), (" 12 ", 12), ("0", None), ("-3", None), ("run 7", None), (None, None)]
+)
+def test_the_confirm_removal_annotation_is_read_as_a_run_number(value: str | None, run: int | None) -> None:
+    annotations = {} if value is None else {"destinations.dev/confirm-removal": value}
+    assert job_view(_job(annotations=annotations)).confirmed_removal_run == run
 
 
 def test_an_invalid_spec_yields_problems_naming_the_field() -> None:

@@ -95,6 +95,20 @@ def test_job_description_travels_in_one_environment_variable() -> None:
     assert job["spec"]["config"] == {"url": "http://receiver.example/records"}
 
 
+def test_a_confirmed_removal_run_reaches_the_worker_and_is_absent_otherwise() -> None:
+    def request(pod: dict[str, Any]) -> dict[str, Any]:
+        (container,) = pod["spec"]["containers"]
+        return dict(
+            json.loads(next(e["value"] for e in container["env"] if e["name"] == JOB_ENVIRONMENT_VARIABLE))
+        )
+
+    confirmed = render_sync_pod(
+        JOB, job_spec(), 7, "vip-export-7", AUTHORIZATION, image="example/image:1", confirmed_removal_run=6
+    )
+    assert request(confirmed)["confirmedRemovalRun"] == 6
+    assert "confirmedRemovalRun" not in request(render())
+
+
 def test_run_timeout_becomes_the_active_deadline() -> None:
     assert render()["spec"]["activeDeadlineSeconds"] == 1800
 

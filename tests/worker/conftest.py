@@ -67,9 +67,15 @@ class WorkerPod:
         ]  # fmt: skip
 
     def request(
-        self, spec: dict[str, Any], *, method: str = "none", endpoint: str | None = None, run: int = 1
+        self,
+        spec: dict[str, Any],
+        *,
+        method: str = "none",
+        endpoint: str | None = None,
+        run: int = 1,
+        confirmed_removal_run: int | None = None,
     ) -> str:
-        request = {
+        request: dict[str, Any] = {
             "namespace": "team",
             "name": "job-1",
             "uid": "u-1",
@@ -79,6 +85,8 @@ class WorkerPod:
         }
         if endpoint:
             request["endpoint"] = endpoint
+        if confirmed_removal_run is not None:
+            request["confirmedRemovalRun"] = confirmed_removal_run
         return json.dumps(request)
 
     def popen(
@@ -89,12 +97,15 @@ class WorkerPod:
         endpoint: str | None = None,
         run: int = 1,
         extra: list[str] | None = None,
+        confirmed_removal_run: int | None = None,
     ) -> subprocess.Popen[str]:
         for key, value in self.credentials.items():
             (self.root / "credentials" / key).write_text(value)
         env = {
             **os.environ,
-            "DESTINATIONS_JOB": self.request(spec, method=method, endpoint=endpoint, run=run),
+            "DESTINATIONS_JOB": self.request(
+                spec, method=method, endpoint=endpoint, run=run, confirmed_removal_run=confirmed_removal_run
+            ),
         }
         return subprocess.Popen(
             [*WORKER, *self.arguments(), *(extra or [])],

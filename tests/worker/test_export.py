@@ -190,6 +190,7 @@ def test_postgres_mirror_to_mailchimp_unsubscribes_members_who_left(
     pod.secret("warehouse", {"dsn": postgres_dsn})
     pod.credentials = {"apiKey": API_KEY}
     spec = job("mailchimp", "export", {"listId": "abc123"}, source=warehouse(table="people"), mode="mirror")
+    spec["mirror"] = {"maxRemovePercent": 100}  # 1 of 3 is more than the default guard allows
     with FakeServer(audience := MailchimpAudience()) as server:
         first = pod.run(spec, method="apiKey", endpoint=f"{server.url}/3.0", run=1)
         with psycopg.connect(postgres_dsn) as connection:
@@ -208,6 +209,7 @@ def test_postgres_mirror_to_facebook_removes_with_delete(pod: WorkerPod, postgre
     spec = job(
         "facebook", "export", {"audienceId": "123456"}, source=warehouse(table="people"), mode="mirror"
     )
+    spec["mirror"] = {"maxRemovePercent": 100}  # 2 of 4 is more than the default guard allows
     with FakeServer(graph_handler := FacebookAudience()) as graph:
         pod.run(spec, method="oauth2", endpoint=graph.url, run=1)
         with psycopg.connect(postgres_dsn) as connection:

@@ -478,6 +478,20 @@ class MirrorSettings(ApiModel):
     that run's number lets the next run remove up to as many. `100` turns the guard off."""
 
 
+#: The share of the audience one mirror run may remove without a confirmation, in percent.
+DEFAULT_MAX_REMOVE_PERCENT = 20.0
+
+
+class MirrorSettings(ApiModel):
+    """Mirror mode's guard against mass removal (a broken view or an emptied table makes a source
+    return nothing, and mirror mode would remove everyone): docs/api-notes.md#mirror-mode."""
+
+    max_remove_percent: float = Field(default=DEFAULT_MAX_REMOVE_PERCENT, ge=0, le=100)
+    """A run that would remove more than this percentage of the last successful run's members removes
+    nobody and fails, naming the numbers; the annotation `destinations.dev/confirm-removal` set to
+    that run's number lets the next run remove up to as many. `100` turns the guard off."""
+
+
 class DestinationJobSpec(ApiModel):
     """A data-sync job between a source of customer data and a marketing tool."""
 
@@ -502,6 +516,8 @@ class DestinationJobSpec(ApiModel):
     mode: SyncMode = SyncMode.UPSERT
     """`upsert` sends current records; `mirror` also removes members that left since the last successful
     run (needs a warehouse source, which keeps the membership bookkeeping)."""
+    mirror: MirrorSettings | None = None
+    """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     mirror: MirrorSettings | None = None
     """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     schedule: Schedule | None = None

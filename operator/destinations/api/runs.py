@@ -27,6 +27,10 @@ TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 #: Kubernetes truncates termination messages at 4096 bytes; the worker keeps under this.
 TERMINATION_MESSAGE_LIMIT = 4000
 
+#: Annotation on a DestinationJob confirming that the run it names may remove more members than
+#: `spec.mirror.maxRemovePercent`: its value is the number of a run the guard refused.
+CONFIRM_REMOVAL_ANNOTATION = "destinations.dev/confirm-removal"
+
 EXIT_CODES: dict[RunResult, int] = {
     RunResult.SUCCEEDED: 0,
     RunResult.FAILED: 1,
@@ -47,6 +51,9 @@ class RunRequest(StatusModel):
     """The Authorization's method; its Secret's keys are files in CREDENTIALS_DIR."""
     endpoint: str | None = None
     """The Authorization's endpoint override, if any."""
+    confirmed_removal_run: int | None = None
+    """The job's `destinations.dev/confirm-removal` annotation: a run whose mass removal the user
+    confirmed (mirror mode)."""
 
 
 class RunReport(StatusModel):

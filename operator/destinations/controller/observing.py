@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from destinations.api.models import DestinationJobSpec, DestinationJobStatus
-from destinations.api.runs import RunReport
+from destinations.api.runs import CONFIRM_REMOVAL_ANNOTATION, RunReport
 from destinations.controller.pods import CONTAINER_NAME, JOB_LABEL, RUN_LABEL, read_pod_outcome
 from destinations.lifecycle import (
     FinishedPod,
@@ -45,6 +45,8 @@ class JobView:
     created_by: str | None
     requested_at: str | None
     deleting: bool
+    confirmed_removal_run: int | None = None
+    """The `destinations.dev/confirm-removal` annotation as a run number (None when absent or not one)."""
 
     @property
     def authorization_name(self) -> str | None:
@@ -78,7 +80,14 @@ def job_view(body: Mapping[str, Any]) -> JobView:
         created_by=annotations.get(CREATED_BY_ANNOTATION),
         requested_at=annotations.get(REQUESTED_AT_ANNOTATION),
         deleting=bool(metadata.get("deletionTimestamp")),
+        confirmed_removal_run=_run_number(annotations.get(CONFIRM_REMOVAL_ANNOTATION)),
     )
+
+
+def _run_number(value: Any) -> int | None:
+    """A run number written in an annotation (`"7"`); None for anything else, which confirms nothing."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and int(text) >= 1 else None
 
 
 def job_status(body: Mapping[str, Any]) -> DestinationJobStatus:

@@ -67,11 +67,13 @@ def render_sync_pod(
     image: str,
     image_pull_policy: str = "IfNotPresent",
     default_resources: Mapping[str, Mapping[str, str]] | None = None,
+    confirmed_removal_run: int | None = None,
 ) -> dict[str, Any]:
     """The Pod manifest of run `run` of the job.
 
     Resources: the job's podTemplate.resources, else the operator's `default_resources`, else
-    DEFAULT_RESOURCES.
+    DEFAULT_RESOURCES. `confirmed_removal_run`: the job's `destinations.dev/confirm-removal`
+    annotation, passed to the worker's mass-removal guard.
     """
     overrides = spec.pod_template
     request = RunRequest(
@@ -82,6 +84,7 @@ def render_sync_pod(
         spec=spec.to_manifest(),
         auth_method=authorization.method,
         endpoint=authorization.endpoint,
+        confirmed_removal_run=confirmed_removal_run,
     )
     volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}]
     mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH_DIR}]

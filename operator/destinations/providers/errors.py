@@ -41,5 +41,9 @@ class RateLimited(SyncError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class RemovalRefused(SyncError):
+    """Mirror mode would remove more members than `spec.mirror.maxRemovePercent` allows; none were."""
+
+
 class RecordRejected(ProviderError):
     """One record refused by the provider; sync code catches it and counts the record as omitted."""

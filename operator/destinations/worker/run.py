@@ -20,14 +20,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from destinations.api.models import AuthMethod, DestinationJobSpec, JobType, RunResult, SyncMode
-from destinations.api.runs import RunReport, RunRequest
+from destinations.api.models import (
+    DEFAULT_MAX_REMOVE_PERCENT,
+    AuthMethod,
+    DestinationJobSpec,
+    JobType,
+    RunResult,
+    SyncMode,
+)
+from destinations.api.runs import CONFIRM_REMOVAL_ANNOTATION, RunReport, RunRequest
 from destinations.providers._http import HttpClientFactory
 from destinations.providers.base import Provider, RecordBatches, RecordCounter, SyncContext
 from destinations.providers.catalog import ProviderNotFound, get_provider
-from destinations.providers.errors import ConfigurationError, RateLimited, SyncError
+from destinations.providers.errors import ConfigurationError, RateLimited, RemovalRefused, SyncError
 from destinations.worker.log import JsonLog, ProgressTicker
-from destinations.worker.membership import Membership
+from destinations.worker.membership import Membership, Removal
 from destinations.worker.mounts import Mounts
 from destinations.worker.report import build_report, summarize
 from destinations.worker.sinks import open_sink
@@ -149,22 +156,69 @@ async def _export(
             "mode mirror needs a warehouse source, which keeps the membership bookkeeping"
         )
     ref = warehouse.connection_secret_ref
+    config = context.config
     membership = Membership(
         settings.mounts.secret_key(ref.name, ref.key),
         namespace=request.namespace,
         job=request.name,
         run=request.run,
-        key=warehouse.key,
-        identity=provider.identity_fields(context.config),
+        fields=provider.identity_fields(config),
+        identify=lambda record: provider.member_identities(config, record),
     )
     await membership.open()
     try:
         await provider.export(context, membership.stage(source))
-        log("removing", reason="mirror mode: members that left the source since the last successful run")
+        removal = await membership.removal()
+        limit = spec.mirror.max_remove_percent if spec.mirror else DEFAULT_MAX_REMOVE_PERCENT
+        if removal.percent > limit:
+            await _confirmed_removal(request, membership, removal, limit)
+            log("removal_confirmed", confirmed_run=request.confirmed_removal_run, removals=removal.removals)
+        log(
+            "removing",
+            reason="mirror mode: members that left the source since the last successful run",
+            removals=removal.removals,
+            members=removal.members,
+        )
         await provider.remove(context, membership.removed(settings.batch_size))
         await membership.commit()
     finally:
         await membership.close()
+
+
+async def _confirmed_removal(
+    request: RunRequest, membership: Membership, removal: Removal, limit: float
+) -> None:
+    """Let a removal beyond the limit through only when the user confirmed a refused run's removals.
+
+    A confirmation names a run the guard refused since the last successful run, and covers up to as
+    many removals as that run would have made; anything else is refused (and recorded, so it can be
+    confirmed in turn). Raises `RemovalRefused`.
+    """
+    confirmed = request.confirmed_removal_run
+    refusal = await membership.refusal(confirmed) if confirmed is not None else None
+    if refusal is not None and removal.removals <= refusal.removals:
+        return
+    await membership.refuse(removal)
+    problem = (
+        f"mirror mode would remove {removal.removals} of {removal.members} members "
+        f"({_percent(removal.percent)}%), more than spec.mirror.maxRemovePercent ({_percent(limit)}%); "
+        "nobody was removed"
+    )
+    if confirmed is not None and refusal is None:
+        problem += (
+            f"; {CONFIRM_REMOVAL_ANNOTATION}={confirmed} names no run refused since the last successful one"
+        )
+    elif refusal is not None:
+        problem += f"; run {refusal.run} was confirmed for at most {refusal.removals} removals"
+    raise RemovalRefused(
+        f"{problem}. If the source is right, confirm with the annotation "
+        f"{CONFIRM_REMOVAL_ANNOTATION}={request.run} and run the job again"
+    )
+
+
+def _percent(value: float) -> str:
+    """`100`, `12.5`, `33.3`: one decimal at most, none when whole."""
+    return f"{value:.1f}".removesuffix(".0")
 
 
 async def _into_sink(
