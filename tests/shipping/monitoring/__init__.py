@@ -25,8 +25,6 @@ RULE_TESTS_FILE = Path(__file__).resolve().parent / "prometheus-rules.test.yaml"
 #: Debian's packages that ship the tools (bookworm: prometheus 2.42, prometheus-alertmanager 0.25).
 TOOL_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 _METRIC = re.compile(r"\b(destinations_[a-z0-9_]+)\b")
-#: Functions and keywords of PromQL that are not metrics, but match the expression scanner below.
-_SERIES_FROM_PROMETHEUS = {"up"}
 
 
 def require_tool(name: str) -> Path:
@@ -57,9 +55,9 @@ def dashboard() -> dict[str, Any]:
     return loaded
 
 
-def dashboard_queries() -> list[str]:
-    """Every PromQL expression of the dashboard: panel targets and template variable queries."""
-    queries = [target["expr"] for panel in dashboard()["panels"] for target in panel.get("targets", [])]
+def variable_queries() -> list[str]:
+    """The PromQL of the dashboard's template variables (`label_values(...)`)."""
+    queries = []
     for variable in dashboard()["templating"]["list"]:
         query = variable.get("query")
         if isinstance(query, dict):
@@ -81,6 +79,6 @@ def metrics_used() -> dict[str, set[str]]:
     for panel in dashboard()["panels"]:
         for name in metric_names([target["expr"] for target in panel.get("targets", [])]):
             used.setdefault(name, set()).add(f"panel {panel['title']!r}")
-    for name in metric_names(dashboard_queries()):
+    for name in metric_names(variable_queries()):
         used.setdefault(name, set()).add("dashboard variable")
     return used
