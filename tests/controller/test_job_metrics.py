@@ -54,6 +54,9 @@ SPEC = {
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+PER_JOB = "destinations_job_"
+
+
 def scrape(
     jobs: Sequence[JobSample], authorizations: Sequence[AuthorizationSample] = (), **options: bool
 ) -> Samples:
@@ -87,6 +90,29 @@ def test_every_per_job_family_carries_the_status_values() -> None:
     assert series(samples, "destinations_job_threshold_exceeded", threshold="minRecords") == 0
 
 
+def test_the_aggregate_counts_jobs_crossing_each_threshold() -> None:
+    other = STATUS.model_copy(update={"thresholds_exceeded": []})
+    samples = scrape(
+        [
+            job_sample("marketing", "vip-export", SPEC, STATUS),
+            job_sample("sales", "crm", SPEC, STATUS),
+            job_sample("sales", "quiet", SPEC, other),
+        ]
+    )
+    counts = {
+        dict(labels)["threshold"]: value
+        for (name, labels), value in samples.items()
+        if name == "destinations_jobs_threshold_exceeded"
+    }
+    assert counts == {
+        "maxRejectedPercent": 2,
+        "minRecords": 0,
+        "maxRecordDrop": 0,
+        "maxRunDuration": 0,
+        "noSuccessFor": 0,
+    }
+
+
 def test_a_job_has_at_most_21_series_and_one_per_threshold_set() -> None:
     every_threshold = {
         "maxRejectedPercent": 1,
@@ -99,9 +125,12 @@ def test_a_job_has_at_most_21_series_and_one_per_threshold_set() -> None:
     without_alerts = scrape([job_sample("marketing", "vip-export", {"provider": "webhook"}, STATUS)])
     new_job = scrape([job_sample("marketing", "vip-export", {}, DestinationJobStatus(phase="Pending"))])
 
-    assert len(full) == 21
-    assert len(without_alerts) == 16
-    assert len(new_job) == 7  # six phases and the error count, until a run finishes
+    def per_job(samples: Samples) -> int:
+        return sum(1 for name, _ in samples if name.startswith(PER_JOB))
+
+    assert per_job(full) == 21
+    assert per_job(without_alerts) == 16
+    assert per_job(new_job) == 7  # six phases and the error count, until a run finishes
 
 
 def test_a_job_gone_from_the_operator_leaves_no_series() -> None:
@@ -117,15 +146,22 @@ def test_a_job_gone_from_the_operator_leaves_no_series() -> None:
     assert 'job="vip-export"' in generate_latest(registry).decode()
 
 
-def test_per_job_metrics_off_keeps_only_the_authorization_health() -> None:
+def test_per_job_metrics_off_keeps_only_the_aggregates() -> None:
     samples = scrape(
         [job_sample("marketing", "vip-export", SPEC, STATUS)],
         [AuthorizationSample("marketing", "hook", "webhook", "Unhealthy")],
         per_job=False,
     )
 
-    assert {name for name, _ in samples} == {"destinations_authorization_health"}
-    health = {dict(labels)["health"]: value for (_, labels), value in samples.items()}
+    assert {name for name, _ in samples} == {
+        "destinations_authorization_health",
+        "destinations_jobs_threshold_exceeded",
+    }
+    health = {
+        dict(labels)["health"]: value
+        for (name, labels), value in samples.items()
+        if name == "destinations_authorization_health"
+    }
     assert health == {"Healthy": 0, "Unhealthy": 1, "Unknown": 0}
 
 

@@ -18,12 +18,14 @@ Cardinality is bounded by the number of jobs; per job at most 21 series (docs/op
 | `destinations_job_threshold_exceeded` (label `threshold`) | 1 per threshold set in `spec.alerts`, up to 5 |
 
 `destinations_authorization_health` (labels `namespace`, `authorization`, `provider`, `health`) has
-3 series per Authorization. `--no-per-job-metrics` turns the per-job families off for very large
-installations; the aggregates of controller/metrics.py and the Authorization health stay.
+3 series per Authorization, and the aggregate `destinations_jobs_threshold_exceeded` (label
+`threshold`, 5 series) counts the jobs crossing each threshold. `--no-per-job-metrics` turns the
+per-job families off for very large installations; the aggregates stay.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -117,8 +119,20 @@ class JobMetricsCollector(Collector):
         self.per_job = per_job
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
+        samples = list(self._jobs())
         if self.per_job:
-            yield from self._job_families(list(self._jobs()))
+            yield from self._job_families(samples)
+        crossing = GaugeMetricFamily(
+            "destinations_jobs_threshold_exceeded",
+            "DestinationJobs crossing each spec.alerts threshold now",
+            labels=["threshold"],
+        )
+        counts = Counter(
+            crossing.threshold for sample in samples for crossing in sample.status.thresholds_exceeded
+        )
+        for threshold in THRESHOLDS:
+            crossing.add_metric([threshold], counts.get(threshold, 0))
+        yield crossing
         health = GaugeMetricFamily(
             "destinations_authorization_health",
             "Health of each Authorization's credentials: 1 for its current health, 0 for the others",
