@@ -91,7 +91,8 @@ def test_run_with_wait_follows_the_run_and_prints_its_outcome(
     value = requested.split("destinations.dev/requested-at=", 1)[1].rstrip(").")
     assert cluster.status(namespace)["lastHandledRequestAt"] == value
     assert result.out.splitlines()[-1] == (
-        "Run 2 succeeded: read 3, added 3, updated 0, removed 0, omitted 0, failed 0. read 3, added 3, updated 0"
+        "Run 2 succeeded: read 3, added 3, updated 0, removed 0, omitted 0, failed 0. "
+        "read 3, added 3, updated 0"
     )
 
 

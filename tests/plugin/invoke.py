@@ -28,7 +28,7 @@ class Result:
 
 
 def invoke(capsys: pytest.CaptureFixture[str], kubeconfig: Path, *args: str) -> Result:
-    """`kubectl destinations --kubeconfig KUBECONFIG ARGS…`, run in-process (no colour: output is captured)."""
+    """`kubectl destinations --kubeconfig KUBECONFIG ARGS…` in-process (no colour: output is captured)."""
     capsys.readouterr()
     code = main(["--kubeconfig", str(kubeconfig), *args])
     captured = capsys.readouterr()
