@@ -34,7 +34,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
@@ -57,7 +57,7 @@ from destinations.providers.base import (
     SyncContext,
 )
 from destinations.providers.errors import AuthenticationFailed, ProviderError, RateLimited
-from destinations.providers.identities import normalize_email, normalize_phone
+from destinations.providers.identities import normalize_phone
 
 API_URL = "https://datamanager.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -123,16 +123,20 @@ MIN_INTERVAL = dt.timedelta(hours=6)
 
 
 def normalize_google_email(value: str) -> str | None:
-    """Lower case, no whitespace; gmail.com/googlemail.com local parts without dots and `+suffix`."""
-    email = normalize_email("".join(value.split()))
-    if email is None:
+    """Lower case, no whitespace; gmail.com/googlemail.com local parts without dots and `+suffix`.
+
+    None when it cannot be an address (no `@`, or nothing before or after it).
+    """
+    email = "".join(value.split()).lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
         return None
-    local, _, domain = email.rpartition("@")
-    if domain in ("gmail.com", "googlemail.com"):
+    if domain == "gmail.com" or domain == "googlemail.com":
         local = local.split("+", 1)[0].replace(".", "")
         if not local:
             return None
-    return f"{local}@{domain}"
+        return f"{local}@{domain}"
+    return email
 
 
 def normalize_name(value: str) -> str | None:
@@ -144,41 +148,56 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+IdentifierBuilder = Callable[[Record], list[dict[str, Any]]]
+
+
+def identifier_builder(config: GoogleExportConfig) -> IdentifierBuilder:
+    """A function from a record to its `userIdentifiers`, normalised and hashed (empty: none usable).
+
+    Built once per run: the per-record work is the normalisation and hashing only.
+    """
+    fields = config.identifiers
+    email_field, phone_field = fields.get("email"), fields.get("phone")
+    region_default = config.default_phone_region
+    address_fields = tuple(fields.get(key) for key in ("givenName", "familyName", "regionCode", "postalCode"))
+    with_address = all(address_fields)
+
+    def build(record: Record) -> list[dict[str, Any]]:
+        identifiers: list[dict[str, Any]] = []
+        if email_field is not None and (raw := record.get(email_field)) is not None:
+            email = normalize_google_email(str(raw))
+            if email:
+                identifiers.append({"emailAddress": hashlib.sha256(email.encode()).hexdigest()})
+        if phone_field is not None and (raw := record.get(phone_field)) is not None and str(raw).strip():
+            phone = normalize_phone(str(raw), region_default)
+            if phone:
+                identifiers.append({"phoneNumber": sha256_hex(phone)})
+        if with_address:
+            given_raw, family_raw, region_raw, postal_raw = (
+                text_field(record, f or "") for f in address_fields
+            )
+            given = normalize_name(given_raw or "")
+            family = normalize_name(family_raw or "")
+            region = (region_raw or "").upper()
+            if given and family and postal_raw and re.fullmatch(r"[A-Z]{2}", region):
+                identifiers.append(
+                    {
+                        "address": {
+                            "givenName": sha256_hex(given),
+                            "familyName": sha256_hex(family),
+                            "regionCode": region,
+                            "postalCode": " ".join(postal_raw.split()),
+                        }
+                    }
+                )
+        return identifiers
+
+    return build
+
+
 def user_identifiers(config: GoogleExportConfig, record: Record) -> list[dict[str, Any]]:
     """The member's `userIdentifiers`, normalised and hashed; empty when it has none usable."""
-    fields = config.identifiers
-    identifiers: list[dict[str, Any]] = []
-    email_field = fields.get("email")
-    raw_email = text_field(record, email_field) if email_field else None
-    email = normalize_google_email(raw_email) if raw_email else None
-    if email:
-        identifiers.append({"emailAddress": sha256_hex(email)})
-    phone_field = fields.get("phone")
-    raw_phone = text_field(record, phone_field) if phone_field else None
-    phone = normalize_phone(raw_phone, config.default_phone_region) if raw_phone else None
-    if phone:
-        identifiers.append({"phoneNumber": sha256_hex(phone)})
-    parts = {
-        key: text_field(record, fields[key])
-        for key in ("givenName", "familyName", "regionCode", "postalCode")
-        if key in fields
-    }
-    if len(parts) == 4 and all(parts.values()):
-        given = normalize_name(parts["givenName"] or "")
-        family = normalize_name(parts["familyName"] or "")
-        region = (parts["regionCode"] or "").upper()
-        if given and family and re.fullmatch(r"[A-Z]{2}", region):
-            identifiers.append(
-                {
-                    "address": {
-                        "givenName": sha256_hex(given),
-                        "familyName": sha256_hex(family),
-                        "regionCode": region,
-                        "postalCode": " ".join((parts["postalCode"] or "").split()),
-                    }
-                }
-            )
-    return identifiers
+    return identifier_builder(config)(record)
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -392,11 +411,13 @@ class GoogleProvider(Provider):
 
         no_identifier = f"a record has no usable identifier in {sorted(set(config.identifiers.values()))}"
 
+        build = identifier_builder(config)
+
         async def members() -> RecordBatches:
             async for batch in batches:
                 converted = []
                 for record in batch:
-                    identifiers = user_identifiers(config, record)
+                    identifiers = build(record)
                     if not identifiers:
                         counts.omit(1, no_identifier)
                     else:
