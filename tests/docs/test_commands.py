@@ -92,6 +92,8 @@ def all_commands() -> list[DocCommand]:
 
 LOCAL = {
     "destinations providers",
+    "kubectl destinations --help",
+    "kubectl destinations providers",
     "destinations providers -o yaml",
     "destinations validate examples/*/*.yaml",
     "destinations validate examples/authorizations/*.yaml examples/jobs/*.yaml",
@@ -131,11 +133,28 @@ CLUSTER = {
     "kubectl wait dj/high-value-users-to-events-api -n marketing --for=condition=Ready --timeout=60s",
     "kubectl get dj newsletter-to-mailchimp -n marketing -o jsonpath='{.status.lastRun.records}'",
     "kubectl get events -n marketing --field-selector involvedObject.kind=DestinationJob",
+    "kubectl destinations status -n marketing",
+    "kubectl destinations status newsletter-to-mailchimp -n marketing",
+    'kubectl destinations pause newsletter-to-mailchimp -n marketing --reason "audience rebuild" --wait',
+    "kubectl destinations resume newsletter-to-mailchimp -n marketing --wait",
 }
 
 _UNINSTALL = "deletes everything: an uninstall step for a real cluster"
 _SHIPPING = "needs a real cluster; tests/shipping renders and applies the same chart and kustomizations"
+_PLUGIN = "tests/operator/test_plugin.py and tests/plugin/ run this plugin command on their own jobs"
 ELSEWHERE = {
+    "python3 -m pip install destinations-operator": "installs the package; the test set-up already did",
+    "kubectl destinations new -n marketing": "asks in a terminal; tests/plugin/test_new.py drives it",
+    "kubectl destinations new -n marketing --provider webhook --type export --new-authorization hook "
+    "--method apiKey --credential apiKey=@./api-key.txt --set url=https://hooks.example.com/in "
+    "--set batchSize=500 --source '{url: {url: https://data.example.com/vip.jsonl}}' "
+    "--schedule 'cron 0 6 * * * Europe/Paris' --name vip-export -f vip-export.yaml": (
+        "writes files; tests/plugin/test_new.py creates a job from flags alone"
+    ),
+    "kubectl destinations run newsletter-to-mailchimp -n marketing --wait": _PLUGIN,
+    "kubectl destinations logs newsletter-to-mailchimp -n marketing --follow": _PLUGIN,
+    "kubectl destinations report newsletter-to-mailchimp -n marketing": _PLUGIN,
+    "kubectl destinations logs export --run 1": _PLUGIN,
     "make demo": "runs `destinations demo` until Ctrl-C; tests/demo runs the demo in --until-ready mode",
     "make test": "is the test suite itself (what CI runs through .ci/run)",
     "helm install destinations-operator ./helm/destinations-operator --namespace destinations-system "
