@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,25 @@ def documented_block(page: Path, name: str) -> str:
     match = re.search(rf"<!-- tested: {re.escape(name)} -->\s*```\w*\n(.*?)```", text, re.DOTALL)
     assert match is not None, f"{page.name} has no block marked <!-- tested: {name} -->"
     return match.group(1)
+
+
+# ------------------------------------------------------------------------------------------ tools
+
+
+def test_a_missing_promtool_fails_with_the_install_line_when_tools_are_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("DESTINATIONS_REQUIRE_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y prometheus`"):
+        require_tool("promtool")
+
+
+def test_a_missing_amtool_skips_when_tools_are_not_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("DESTINATIONS_REQUIRE_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y prometheus-alertmanager"):
+        require_tool("amtool")
 
 
 # ------------------------------------------------------------------------------------------ rules
