@@ -9,10 +9,12 @@ the offending value and what would be accepted; pydantic's messages are rewritte
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import typing
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,20 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from destinations import kubeyaml
 from destinations.api.crds import API_VERSION, JOB_NAME_MAX_LENGTH, OBJECT_NAME_MAX_LENGTH
 from destinations.api.durations import ACCEPTED as ACCEPTED_DURATIONS
 from destinations.api.durations import DURATION_PATTERN
 from destinations.api.models import (
+    COLLECT_PROBLEMS,
     DNS_SUBDOMAIN_PATTERN,
+    ApiModel,
+    AuthMethod,
     AuthorizationSpec,
     DestinationJobSpec,
     JobType,
     LocalObjectReference,
+    SyncMode,
 )
 from destinations.providers.base import Provider
 
@@ -37,6 +44,7 @@ KINDS = ("Authorization", "DestinationJob")
 #: Kinds that example files and GitOps folders keep next to ours; they are not ours to judge.
 SKIPPED_KINDS = frozenset({"Secret"})
 VALUE_DISPLAY_LIMIT = 60
+QUOTE_ADVICE = "put it in quotes"
 
 _NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
 _DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -154,6 +162,13 @@ def _message(error: ErrorDetails, model: type[BaseModel]) -> str:
         }
         word, key = words[kind]
         return f"must be {word} {context.get(key)}"
+    if kind == "string_type" and isinstance(error.get("input"), bool | int | float):
+        given = error["input"]
+        what = "boolean" if isinstance(given, bool) else "number"
+        return (
+            f"must be text (a string), not the {what} {display_value(given)}: unquoted in YAML, "
+            f"kubectl sends it as a {what}; {QUOTE_ADVICE}"
+        )
     type_words = {
         "string_type": "must be text (a string)",
         "int_type": "must be a whole number",
@@ -175,8 +190,14 @@ def problems_from_validation_error(
     error: ValidationError, prefix: str, model: type[BaseModel]
 ) -> list[Problem]:
     """One Problem per pydantic error, with camelCase paths under `prefix` (e.g. `spec`)."""
+    return _problems_from_details(error.errors(include_url=False), prefix, model)
+
+
+def _problems_from_details(
+    details: Iterable[ErrorDetails], prefix: str, model: type[BaseModel]
+) -> list[Problem]:
     problems = []
-    for detail in error.errors(include_url=False):
+    for detail in details:
         value = detail.get("input")
         message = _message(detail, model)
         location = detail["loc"]
@@ -198,6 +219,137 @@ def _field_named_by(message: str, model: type[BaseModel], location: Sequence[int
     if parts and parts[0] in _properties_at(model, location):
         return parts
     return ()
+
+
+# ------------------------------------------------------------------------------- every problem at once
+
+#: Parse passes before giving up on finding more problems (each pass removes what the last one refused).
+_MAX_PASSES = 8
+
+
+def model_problems(
+    model: type[ApiModel], data: Mapping[str, Any], prefix: str
+) -> tuple[ApiModel | None, list[Problem]]:
+    """Every problem of `data` as `model`, at once: field errors and cross-field rules, at any depth.
+
+    pydantic stops at the first failing rule of an object and skips an object's rules when one of its
+    fields fails. So the value parses with rules deferred (`COLLECT_PROBLEMS`), each refused value is
+    taken out and the rest parsed again, and the rules are then asked of every object that parsed;
+    rules about a value already refused are not repeated. Returns the parsed object (None when
+    required fields are missing) and the problems.
+    """
+    working = copy.deepcopy(dict(data))
+    problems: list[Problem] = []
+    removed: list[tuple[str | int, ...]] = []
+    for _ in range(_MAX_PASSES):
+        try:
+            parsed = model.model_validate(working, context={COLLECT_PROBLEMS: True})
+        except ValidationError as error:
+            progress = False
+            for detail in error.errors(include_url=False):
+                location = _field_location(detail["loc"])
+                if detail["type"] == "missing" and any(location[: len(r)] == r for r in removed):
+                    continue  # taken out by an earlier pass, already reported
+                problems.extend(_problems_from_details([detail], prefix, model))
+                if _remove(working, location):
+                    removed.append(location)
+                    progress = True
+            if not progress:
+                for child_model, child_data, child_path in _nested_objects(model, data, prefix):
+                    problems.extend(model_problems(child_model, child_data, child_path)[1])
+                return None, _unique(problems)
+            continue
+        refused = [_path(prefix, location) for location in removed]
+        rules = [p for p in _rule_problems(parsed, prefix) if not any(_related(p.path, r) for r in refused)]
+        return parsed, _unique(problems + rules)
+    return None, _unique(problems)  # pragma: no cover - every pass removes a value
+
+
+def _field_location(location: Sequence[int | str]) -> tuple[str | int, ...]:
+    """pydantic's error location without its internal step names: keys and indexes into the data."""
+    return tuple(
+        part
+        for part in location
+        if isinstance(part, int) or not (part.startswith(("function-", "lax-", "json-")) or "[" in part)
+    )
+
+
+def _remove(data: dict[str, Any], location: Sequence[str | int]) -> bool:
+    """Take the value at `location` out (a whole list for one of its items); False if it is not there."""
+    node: Any = data
+    holder: tuple[dict[str, Any], str] | None = None
+    for part in location:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            holder = (node, part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False
+    if holder is None:
+        return False
+    del holder[0][holder[1]]
+    return True
+
+
+def _related(path: str, refused: str) -> bool:
+    """Whether a rule at `path` is about the refused value at `refused` (the same, inside or around it)."""
+    return (
+        path == refused
+        or path.startswith((f"{refused}.", f"{refused}["))
+        or refused.startswith((f"{path}.", f"{path}["))
+    )
+
+
+def _rule_problems(instance: BaseModel, path: str) -> list[Problem]:
+    """The cross-field rules of `instance` and of every object inside it."""
+    found: list[Problem] = []
+    if isinstance(instance, ApiModel):
+        for field, message in instance.rule_problems():
+            found.append(Problem(f"{path}.{field}" if field else path, message))
+    for name, info in type(instance).model_fields.items():
+        value = getattr(instance, name)
+        child = f"{path}.{info.alias or name}"
+        if isinstance(value, BaseModel):
+            found.extend(_rule_problems(value, child))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found.extend(_rule_problems(item, f"{child}[{index}]"))
+    return found
+
+
+def _model_classes(annotation: Any) -> list[type[ApiModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, ApiModel):
+        return [annotation]
+    return [found for argument in typing.get_args(annotation) for found in _model_classes(argument)]
+
+
+def _nested_objects(
+    model: type[ApiModel], data: Mapping[str, Any], prefix: str
+) -> Iterator[tuple[type[ApiModel], Mapping[str, Any], str]]:
+    """The objects inside `data` that `model` types as API objects: (their model, their data, path)."""
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        classes = _model_classes(info.annotation)
+        value = data.get(key)
+        if len(classes) != 1 or value is None:
+            continue
+        if isinstance(value, Mapping):
+            yield classes[0], value, f"{prefix}.{key}"
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    yield classes[0], item, f"{prefix}.{key}[{index}]"
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def _without_nulls(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's fields as the API server keeps them: a field set to `null` is a field left out."""
+    return {key: value for key, value in spec.items() if value is not None}
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -264,29 +416,30 @@ def _provider_problems(
     return provider, []
 
 
-def _cross_namespace_problems(spec: BaseModel, namespace: str | None, prefix: str = "spec") -> list[Problem]:
-    """Every reference naming another namespace than the object's own (they are never followed)."""
+def _cross_namespace_problems(
+    model: type[ApiModel], data: Mapping[str, Any], namespace: str | None, prefix: str = "spec"
+) -> list[Problem]:
+    """Every reference naming another namespace than the object's own (they are never followed).
+
+    Read from the data as given, so the finding stands even when other fields are refused.
+    """
     if namespace is None:
         return []  # the object's namespace is not known yet (offline, no metadata.namespace)
     problems: list[Problem] = []
-    for name, field in type(spec).model_fields.items():
-        value = getattr(spec, name)
-        path = f"{prefix}.{field.alias or name}"
-        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
-        for index, item in items:
-            item_path = path if index is None else f"{path}[{index}]"
-            if isinstance(item, LocalObjectReference):
-                if item.namespace is not None and item.namespace != namespace:
-                    problems.append(
-                        Problem(
-                            f"{item_path}.namespace",
-                            f"must be the object's own namespace {namespace!r} or left out: "
-                            "references to other namespaces are refused",
-                            display_value(item.namespace),
-                        )
+    for child_model, child_data, path in _nested_objects(model, data, prefix):
+        if child_model is LocalObjectReference:
+            given = child_data.get("namespace")
+            if given is not None and given != namespace:
+                problems.append(
+                    Problem(
+                        f"{path}.namespace",
+                        f"must be the object's own namespace {namespace!r} or left out: "
+                        "references to other namespaces are refused",
+                        display_value(given),
                     )
-            elif isinstance(item, BaseModel):
-                problems.extend(_cross_namespace_problems(item, namespace, item_path))
+                )
+        else:
+            problems.extend(_cross_namespace_problems(child_model, child_data, namespace, path))
     return problems
 
 
@@ -300,22 +453,27 @@ def validate_authorization_spec(
     """
     if not isinstance(spec, Mapping):
         return [Problem("spec", "is required: a mapping with provider, method and secretRef", _shown(spec))]
+    spec = _without_nulls(spec)
     catalog = _catalog(catalog)
     provider, problems = _provider_problems(spec.get("provider"), catalog)
-    try:
-        parsed = AuthorizationSpec.model_validate(dict(spec))
-    except ValidationError as error:
-        return problems + problems_from_validation_error(error, "spec", AuthorizationSpec)
-    if provider is not None and parsed.method not in provider.auth_methods:
-        accepted = ", ".join(method.value for method in provider.auth_methods)
+    method = spec.get("method")
+    if (
+        provider is not None
+        and method in {m.value for m in AuthMethod}
+        and AuthMethod(method) not in provider.auth_methods
+    ):
+        accepted = ", ".join(m.value for m in provider.auth_methods)
         problems.append(
             Problem(
                 "spec.method",
                 f"is not accepted by provider {provider.key!r}; it accepts: {accepted}",
-                display_value(parsed.method.value),
+                display_value(method),
             )
         )
-    return problems + _cross_namespace_problems(parsed, namespace)
+    _, model_found = model_problems(AuthorizationSpec, spec, "spec")
+    if any(p.path == "spec.provider" for p in problems):
+        model_found = [p for p in model_found if p.path != "spec.provider"]
+    return _unique(problems + model_found + _cross_namespace_problems(AuthorizationSpec, spec, namespace))
 
 
 def validate_job_spec(
@@ -334,10 +492,24 @@ def validate_job_spec(
                 _shown(spec),
             )
         ]
+    spec = _without_nulls(spec)
     catalog = _catalog(catalog)
     provider, problems = _provider_problems(spec.get("provider"), catalog)
+    if provider is not None:
+        problems.extend(_capability_problems(provider, spec))
+    _, model_found = model_problems(DestinationJobSpec, spec, "spec")
+    # The provider checks said these in better words.
+    if any(p.path == "spec.provider" for p in problems):
+        model_found = [p for p in model_found if p.path != "spec.provider"]
+    model_found = [p for p in model_found if p.path != "spec.config"]
+    return _unique(problems + model_found + _cross_namespace_problems(DestinationJobSpec, spec, namespace))
+
+
+def _capability_problems(provider: Provider, spec: Mapping[str, Any]) -> list[Problem]:
+    """What the job asks of its provider that the provider does not offer: its type, its mode, its config."""
+    problems: list[Problem] = []
     job_type = spec.get("type")
-    if provider is not None and job_type in {t.value for t in JobType}:
+    if job_type in {t.value for t in JobType}:
         if JobType(job_type) not in provider.job_types:
             supported = ", ".join(t.value for t in provider.job_types)
             problems.append(
@@ -349,15 +521,16 @@ def validate_job_spec(
             )
         else:
             problems.extend(validate_job_config(provider, JobType(job_type), spec.get("config", {})))
-    try:
-        parsed = DestinationJobSpec.model_validate(dict(spec))
-    except ValidationError as error:
-        model_problems = problems_from_validation_error(error, "spec", DestinationJobSpec)
-        # The provider check above already said it in better words.
-        if any(p.path == "spec.provider" for p in problems):
-            model_problems = [p for p in model_problems if p.path != "spec.provider"]
-        return problems + [p for p in model_problems if p.path != "spec.config"]
-    return problems + _cross_namespace_problems(parsed, namespace)
+    if spec.get("mode") == SyncMode.MIRROR.value and not provider.supports_mirror:
+        problems.append(
+            Problem(
+                "spec.mode",
+                f"is not supported by provider {provider.key!r}: it cannot remove members, so it "
+                f"supports only: {SyncMode.UPSERT.value}",
+                display_value(spec.get("mode")),
+            )
+        )
+    return problems
 
 
 def validate_job_config(provider: Provider, job_type: JobType, config: Any) -> list[Problem]:
@@ -456,20 +629,77 @@ def _read(source: str) -> str:
     return Path(source).read_text(encoding="utf-8")
 
 
-def _documents(source: str) -> tuple[list[Any], list[_Finding]]:
+@dataclass
+class _Source:
+    """One file's objects as `kubectl apply -f` reads them, and the unquoted texts that became values."""
+
+    objects: list[Any]
+    unquoted: dict[str, set[str]]
+    """display_value(value) -> the texts written unquoted that kubectl reads as that value."""
+    findings: list[_Finding]
+
+
+def _documents(source: str) -> _Source:
     try:
         text = _read(source)
     except OSError as error:
-        return [], [_Finding(source, "", Problem("", f"cannot be read: {error.strerror or error}"))]
+        return _Source(
+            [], {}, [_Finding(source, "", Problem("", f"cannot be read: {error.strerror or error}"))]
+        )
     except UnicodeDecodeError:
-        return [], [_Finding(source, "", Problem("", "cannot be read: not UTF-8 text"))]
+        return _Source([], {}, [_Finding(source, "", Problem("", "cannot be read: not UTF-8 text"))])
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None], []
+        documents, unquoted = kubeyaml.read_documents(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         reason = getattr(error, "problem", None) or str(error).splitlines()[0]
-        return [], [_Finding(source, "", Problem("", f"is not valid YAML: {reason}{where}"))]
+        return _Source([], {}, [_Finding(source, "", Problem("", f"is not valid YAML: {reason}{where}"))])
+    texts: dict[str, set[str]] = {}
+    for value, written in unquoted:
+        texts.setdefault(display_value(value), set()).add(written)
+    objects: list[Any] = []
+    findings: list[_Finding] = []
+    for index, document in enumerate(documents, start=1):
+        if document is not None:
+            objects.extend(_flatten_lists(document, f"document {index}", source, findings))
+    return _Source(objects, texts, findings)
+
+
+def _is_list(document: Any) -> bool:
+    """`kind: List` (and `<Kind>List`) with `items`: kubectl applies each item (v1 List, meta.IsListType)."""
+    if not isinstance(document, Mapping) or "items" not in document:
+        return False
+    kind = document.get("kind")
+    return isinstance(kind, str) and kind.endswith("List")
+
+
+def _flatten_lists(document: Any, where: str, source: str, findings: list[_Finding]) -> list[Any]:
+    if not _is_list(document):
+        return [document]
+    items = document.get("items")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        findings.append(
+            _Finding(source, f"{document['kind']} ({where})", Problem("items", "must be a list of objects"))
+        )
+        return []
+    flat: list[Any] = []
+    for index, item in enumerate(items):
+        flat.extend(_flatten_lists(item, f"{where}, items[{index}]", source, findings))
+    return flat
+
+
+def _with_quoting_advice(problem: Problem, unquoted: Mapping[str, set[str]]) -> Problem:
+    """Name the text to quote when the file says which unquoted text kubectl turned into this value."""
+    texts = unquoted.get(problem.value or "")
+    if QUOTE_ADVICE not in problem.message or not texts or len(texts) != 1:
+        return problem
+    (written,) = texts
+    return Problem(
+        problem.path, problem.message.replace(QUOTE_ADVICE, f"write it in quotes: {written!r}"), problem.value
+    )
 
 
 def validate_sources(
@@ -482,13 +712,13 @@ def validate_sources(
     findings: list[_Finding] = []
     objects: list[tuple[str, str, Mapping[str, Any]]] = []
     for source in sources:
-        documents, read_findings = _documents(source)
-        findings.extend(read_findings)
-        for index, manifest in enumerate(documents, start=1):
+        read = _documents(source)
+        findings.extend(read.findings)
+        for index, manifest in enumerate(read.objects, start=1):
             if isinstance(manifest, Mapping) and manifest.get("kind") in SKIPPED_KINDS:
                 continue
             subject = _subject(manifest, index)
-            problems = validate_manifest(manifest, catalog)
+            problems = [_with_quoting_advice(p, read.unquoted) for p in validate_manifest(manifest, catalog)]
             findings.extend(_Finding(source, subject, problem) for problem in problems)
             if not problems and isinstance(manifest, Mapping):
                 objects.append((source, subject, manifest))

@@ -13,10 +13,10 @@ import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from croniter import CroniterError, croniter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
 from destinations.api.durations import Duration, DurationOrNever
@@ -26,6 +26,10 @@ ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253, pa
 """A Kubernetes object name (RFC 1123 subdomain: lower case, digits, '-' and '.')."""
 
 ProviderKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
+
+
+COLLECT_PROBLEMS = "collect_problems"
+"""Validation context key: leave cross-field checks to the caller, who asks `rule_problems()`."""
 
 
 class ApiModel(BaseModel):
@@ -38,6 +42,36 @@ class ApiModel(BaseModel):
         use_attribute_docstrings=True,
         validate_default=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_absent(cls, data: Any) -> Any:
+        """An explicit `null` for a field is the field left out, then defaulted, as on the API server.
+
+        None of these fields is `nullable` in the CRD, and the API server prunes a non-nullable `null`
+        before applying defaults (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/
+        custom-resource-definitions/#defaulting-and-nullable). Values inside maps and lists, and
+        inside `config`, keep their `null`.
+        """
+        if isinstance(data, dict) and None in data.values():
+            keys = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            return {key: value for key, value in data.items() if value is not None or key not in keys}
+        return data
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        """Checks across this object's fields, as `(field, message)` with the field as written in YAML
+        (`""`: the object itself). `destinations validate` reports them all at once (it parses with
+        the context `{COLLECT_PROBLEMS: True}`); a plain parse raises the first as a ValueError."""
+        return []
+
+    @model_validator(mode="after")
+    def _check_rules(self, info: ValidationInfo) -> Self:
+        if info.context and info.context.get(COLLECT_PROBLEMS):
+            return self
+        problems = self.rule_problems()
+        if problems:
+            raise ValueError(problems[0][1])
+        return self
 
     def to_manifest(self) -> dict[str, Any]:
         """The YAML/JSON form, with defaults written out."""
@@ -171,13 +205,15 @@ class AuthorizationSpec(ApiModel):
     endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
     """Overrides the provider's API base address (a regional endpoint, a proxy, a test server)."""
 
-    @model_validator(mode="after")
-    def _secret_required(self) -> AuthorizationSpec:
+    def rule_problems(self) -> list[tuple[str, str]]:
         if self.method != AuthMethod.NONE and self.secret_ref is None:
-            raise ValueError(
-                f"secretRef is required for method {self.method.value!r}; only 'none' works without one"
-            )
-        return self
+            return [
+                (
+                    "secretRef",
+                    f"secretRef is required for method {self.method.value!r}; only 'none' works without one",
+                )
+            ]
+        return []
 
 
 class Condition(StatusModel):
@@ -224,11 +260,10 @@ class WarehouseEndpoint(ApiModel):
     key: list[str] = Field(default=["email"], min_length=1)
     """The column(s) identifying a record: the upsert key of a sink, the membership key for mirror mode."""
 
-    @model_validator(mode="after")
-    def _table_or_query(self) -> WarehouseEndpoint:
+    def rule_problems(self) -> list[tuple[str, str]]:
         if (self.table is None) == (self.query is None):
-            raise ValueError("set exactly one of table or query")
-        return self
+            return [("", "set exactly one of table or query")]
+        return []
 
 
 class Pagination(ApiModel):
@@ -270,12 +305,11 @@ class FileVolume(ApiModel):
     host_path: str | None = None
     """A directory on the node (development clusters only)."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> FileVolume:
+    def rule_problems(self) -> list[tuple[str, str]]:
         chosen = [v for v in (self.persistent_volume_claim, self.config_map, self.host_path) if v is not None]
         if len(chosen) != 1:
-            raise ValueError("set exactly one of persistentVolumeClaim, configMap or hostPath")
-        return self
+            return [("", "set exactly one of persistentVolumeClaim, configMap or hostPath")]
+        return []
 
 
 class FileEndpoint(ApiModel):
@@ -299,12 +333,11 @@ class DataEndpoint(ApiModel):
     file: FileEndpoint | None = None
     """A JSONL or CSV file on a mounted volume."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> DataEndpoint:
+    def rule_problems(self) -> list[tuple[str, str]]:
         chosen = [k for k in ("warehouse", "url", "file") if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError(f"set exactly one of warehouse, url or file (got {', '.join(chosen) or 'none'})")
-        return self
+            return [("", f"set exactly one of warehouse, url or file (got {', '.join(chosen) or 'none'})")]
+        return []
 
     @property
     def kind(self) -> str:
@@ -326,34 +359,49 @@ class Schedule(ApiModel):
     once: bool | None = None
     """`true`: run once; the job is Completed after its first successful run."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Schedule:
+    def rule_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         chosen = [k for k in ("every", "cron", "once") if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError(f"set exactly one of every, cron or once (got {', '.join(chosen) or 'none'})")
+            problems.append(
+                ("", f"set exactly one of every, cron or once (got {', '.join(chosen) or 'none'})")
+            )
         if self.once is False:
-            raise ValueError("once must be true when set; use every or cron for repeating jobs")
-        if self.cron is not None and not croniter.is_valid(self.cron):
-            raise ValueError(
-                f"cron {self.cron!r} is not a valid five-field cron expression such as '0 6 * * *'"
-            )
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError(
-                f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week"
-            )
-        if self.cron is not None and not _cron_ever_matches(self.cron):
-            raise ValueError(
-                f"cron {self.cron!r} never matches: no month it names has the day of the month it names "
-                "(such as 30 February); use days that exist, or '*' in the day-of-week field"
-            )
+            problems.append(("once", "once must be true when set; use every or cron for repeating jobs"))
+        if self.cron is not None:
+            if not croniter.is_valid(self.cron):
+                problems.append(
+                    (
+                        "cron",
+                        f"cron {self.cron!r} is not a valid five-field cron expression such as '0 6 * * *'",
+                    )
+                )
+            elif len(self.cron.split()) != 5:
+                problems.append(
+                    (
+                        "cron",
+                        f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week",
+                    )
+                )
+            elif not _cron_ever_matches(self.cron):
+                problems.append(
+                    (
+                        "cron",
+                        f"cron {self.cron!r} never matches: no month it names has the day of the month it "
+                        "names (such as 30 February); use days that exist, or '*' in the day-of-week field",
+                    )
+                )
         if self.timezone is not None:
             if self.cron is None:
-                raise ValueError("timezone applies to cron schedules only")
-            if not _is_time_zone(self.timezone):
-                raise ValueError(
-                    f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'"
+                problems.append(("timezone", "timezone applies to cron schedules only"))
+            elif not _is_time_zone(self.timezone):
+                problems.append(
+                    (
+                        "timezone",
+                        f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'",
+                    )
                 )
-        return self
+        return problems
 
 
 def _cron_ever_matches(expression: str) -> bool:
@@ -391,11 +439,10 @@ class RetryPolicy(ApiModel):
     fail_after: Duration = timedelta(hours=10)
     """The job turns Failed once runs have kept failing for this long with no success between."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RetryPolicy:
+    def rule_problems(self) -> list[tuple[str, str]]:
         if self.max_backoff < self.initial_backoff:
-            raise ValueError("maxBackoff must not be shorter than initialBackoff")
-        return self
+            return [("maxBackoff", "maxBackoff must not be shorter than initialBackoff")]
+        return []
 
 
 class HistoryLimits(ApiModel):
@@ -478,20 +525,6 @@ class MirrorSettings(ApiModel):
     that run's number lets the next run remove up to as many. `100` turns the guard off."""
 
 
-#: The share of the audience one mirror run may remove without a confirmation, in percent.
-DEFAULT_MAX_REMOVE_PERCENT = 20.0
-
-
-class MirrorSettings(ApiModel):
-    """Mirror mode's guard against mass removal (a broken view or an emptied table makes a source
-    return nothing, and mirror mode would remove everyone): docs/api-notes.md#mirror-mode."""
-
-    max_remove_percent: float = Field(default=DEFAULT_MAX_REMOVE_PERCENT, ge=0, le=100)
-    """A run that would remove more than this percentage of the last successful run's members removes
-    nobody and fails, naming the numbers; the annotation `destinations.dev/confirm-removal` set to
-    that run's number lets the next run remove up to as many. `100` turns the guard off."""
-
-
 class DestinationJobSpec(ApiModel):
     """A data-sync job between a source of customer data and a marketing tool."""
 
@@ -518,8 +551,6 @@ class DestinationJobSpec(ApiModel):
     run (needs a warehouse source, which keeps the membership bookkeeping)."""
     mirror: MirrorSettings | None = None
     """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
-    mirror: MirrorSettings | None = None
-    """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     schedule: Schedule | None = None
     """When the job runs; the provider's default schedule when omitted."""
     paused: bool = False
@@ -537,32 +568,37 @@ class DestinationJobSpec(ApiModel):
     alerts: AlertThresholds | None = None
     """Thresholds that mark the job `Degraded` and raise `ThresholdExceeded` Events when crossed."""
 
-    @model_validator(mode="after")
-    def _endpoints_fit_type(self) -> DestinationJobSpec:
+    def rule_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         needs_source = self.type in (JobType.EXPORT, JobType.ENRICHMENT)
         needs_sink = self.type in (JobType.IMPORT, JobType.ENRICHMENT)
         if needs_source and self.source is None:
-            raise ValueError(f"source is required for {self.type.value} jobs")
+            problems.append(("source", f"source is required for {self.type.value} jobs"))
         if not needs_source and self.source is not None:
-            raise ValueError(f"source is not used by {self.type.value} jobs; remove it")
+            problems.append(("source", f"source is not used by {self.type.value} jobs; remove it"))
         if needs_sink and self.sink is None:
-            raise ValueError(f"sink is required for {self.type.value} jobs")
+            problems.append(("sink", f"sink is required for {self.type.value} jobs"))
         if not needs_sink and self.sink is not None:
-            raise ValueError(f"sink is not used by {self.type.value} jobs; remove it")
+            problems.append(("sink", f"sink is not used by {self.type.value} jobs; remove it"))
         if self.sink is not None and self.sink.url is not None:
-            raise ValueError("sink.url is not supported; sinks are a warehouse table or a file")
+            problems.append(("sink.url", "sink.url is not supported; sinks are a warehouse table or a file"))
         if self.sink is not None and self.sink.warehouse is not None and self.sink.warehouse.table is None:
-            raise ValueError("sink.warehouse needs a table; a query only works as a source")
+            problems.append(
+                ("sink.warehouse", "sink.warehouse needs a table; a query only works as a source")
+            )
         if self.mode == SyncMode.MIRROR:
             if self.type != JobType.EXPORT:
-                raise ValueError("mode mirror applies to export jobs only")
-            if self.source is None or self.source.warehouse is None:
+                problems.append(("mode", "mode mirror applies to export jobs only"))
+            elif self.source is None or self.source.warehouse is None:
                 kind = self.source.kind if self.source is not None else "none"
-                raise ValueError(
-                    "mode mirror needs a warehouse source (it keeps the previous membership there); "
-                    f"got {kind}"
+                problems.append(
+                    (
+                        "mode",
+                        "mode mirror needs a warehouse source (it keeps the previous membership there); "
+                        f"got {kind}",
+                    )
                 )
-        return self
+        return problems
 
 
 class RecordCounts(StatusModel):

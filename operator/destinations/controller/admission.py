@@ -183,16 +183,19 @@ def review_job(
     catalog = _catalog(catalog)
     problems = immutable + validate_manifest(job, catalog)
     warnings: list[str] = []
-    if problems:
-        return Verdict.refuse(problems)
     namespace = str(_metadata(job).get("namespace") or request.get("namespace") or "")
-    spec: Mapping[str, Any] = job["spec"]
-    provider = catalog[spec["provider"]]
+    spec = job.get("spec")
+    provider = catalog.get(str(spec.get("provider"))) if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping) or provider is None or not _name_of_reference(spec, "authorizationRef"):
+        return Verdict.refuse(problems) if problems else Verdict()
+    # Every problem at once: the Authorization is checked even when the spec has other problems.
     authorization_problems, authorization_warnings = _authorization_checks(spec, namespace, provider, facts)
     warnings.extend(authorization_warnings)
-    warnings.extend(_schedule_warnings(spec, provider))
-    if authorization_problems:
-        return Verdict.refuse(authorization_problems, warnings)
+    if not problems:
+        warnings.extend(_schedule_warnings(spec, provider))
+    problems = problems + [p for p in authorization_problems if p not in problems]
+    if problems:
+        return Verdict.refuse(problems, warnings)
     return Verdict(warnings=tuple(warnings))
 
 

@@ -125,7 +125,7 @@ def parse_spec(
     if problems:
         return ParsedSpec(None, "; ".join(str(problem) for problem in problems))
     spec = DestinationJobSpec.model_validate(dict(view.spec))
-    if "purgeAfter" not in view.spec:  # the operator's --purge-after is the default
+    if view.spec.get("purgeAfter") is None:  # the operator's --purge-after is the default (null: absent)
         spec = spec.model_copy(update={"purge_after": default_purge_after})
     return ParsedSpec(spec, None)
 
