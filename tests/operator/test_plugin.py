@@ -7,11 +7,13 @@ the plugin in-process with the admin kubeconfig; what it changed is read back th
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from destinations.sandbox import ADMIN_USER
 from tests.fixtures.sandbox import wait_until
 from tests.operator.harness import AUTHORIZATIONS, CANARY, JOBS, OperatorCluster
 from tests.plugin.invoke import Result, invoke
@@ -261,3 +263,58 @@ def test_report_is_a_zip_without_the_secret_even_where_a_user_pasted_it(
     assert "- name: credentials\n  type: Opaque\n  keys:\n  - apiKey\n" in contents["secrets.yaml"]
     assert "finished" in contents["pods/export-run-1.log"]
     assert "reason: Synced" in contents["events.yaml"]
+
+
+def documented_permissions() -> dict[str, tuple[set[str], set[str]]]:
+    """docs/kubectl-plugin.md's permission table: command → (needed, used when allowed), `verb resource`."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "kubectl-plugin.md").read_text(encoding="utf-8")
+    table: dict[str, tuple[set[str], set[str]]] = {}
+    for line in docs.split("## Permissions", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            needed, optional = (
+                {f"{v} {r}" for v, r in re.findall(r"`(\w+) ([a-z/]+)`", c)} for c in cells[1:]
+            )
+            table[cells[0].strip("`")] = (needed, optional)
+    return table
+
+
+def test_each_command_uses_exactly_the_permissions_the_docs_list(
+    cluster: OperatorCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    namespace = "plugin-rbac"
+    synced_once(cluster, namespace, history={"succeeded": 1, "failed": 1})
+    invocations = [
+        ("status", ["status", "export"]),
+        ("status", ["status"]),
+        ("run", ["run", "export", "--wait"]),
+        ("logs", ["logs", "export", "--run", "1"]),
+        ("logs", ["logs", "export"]),
+        ("dry-run", ["dry-run", "export"]),
+        ("pause", ["pause", "export", "--wait"]),
+        ("resume", ["resume", "export", "--wait"]),
+        ("report", ["report", "export", "-f", str(tmp_path / "report.zip")]),
+        ("new", [
+            "new", "--provider", "webhook", "--type", "export", "--new-authorization", "hook2",
+            "--method", "apiKey", "--credential", "apiKey=k-123", "--set", "url=https://hooks.example.com/in",
+            "--source", "{url: {url: https://data.example.com/a.jsonl}}", "--name", "export2", "--apply",
+        ]),
+        ("providers", ["providers"]),
+    ]  # fmt: skip
+    used: dict[str, set[str]] = {command: set() for command, _ in invocations}
+    for command, args in invocations:
+        before = len(cluster.sandbox.request_log)
+        result = plugin(capsys, cluster, namespace, *args)
+        assert result.code == 0, f"{args}: {result.err}"
+        for record in cluster.sandbox.request_log[before:]:
+            if record.user == ADMIN_USER and record.resource:
+                target = f"{record.resource}/{record.subresource}" if record.subresource else record.resource
+                used[command].add(f"{record.verb} {target}")
+    documented = documented_permissions()
+    assert set(documented) == set(used)
+    for command, permissions in used.items():
+        needed, optional = documented[command]
+        assert permissions <= needed | optional, (
+            f"{command} uses undocumented {permissions - needed - optional}"
+        )
+        assert needed <= permissions, f"{command}: the docs say it needs {needed - permissions}, never used"
