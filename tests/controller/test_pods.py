@@ -163,6 +163,16 @@ def test_termination_message_is_the_run_report() -> None:
     assert (outcome.report.records.read, outcome.report.records.added) == (5, 4)
 
 
+def test_a_credential_in_the_reports_message_is_masked_before_it_is_shown() -> None:
+    """Whatever worker image or provider plug-in wrote the report, status and Events never show it."""
+    message = json.dumps(
+        {"result": "failed", "message": "no answer from https://u:pw-7f1a@api.example/x?key=k-3c9b"}
+    )
+    outcome = read_pod_outcome(terminated_pod("Failed", 1, message))
+    assert outcome.report is not None
+    assert outcome.report.message == "no answer from https://u:***@api.example/x?key=***"
+
+
 def test_rate_limited_report_carries_retry_after() -> None:
     message = json.dumps({"result": "rate_limited", "retryAfterSeconds": 120})
     outcome = read_pod_outcome(terminated_pod("Failed", 75, message))

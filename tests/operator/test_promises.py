@@ -8,7 +8,7 @@ from typing import Any
 from destinations.sandbox import RequestRecord
 from tests.fixtures.rbac import OperatorRbac
 from tests.fixtures.sandbox import wait_until
-from tests.operator.harness import CANARY, WRITE_VERBS, OperatorCluster
+from tests.operator.harness import CANARY, WRITE_VERBS, OperatorCluster, free_port
 
 
 def _write(record: RequestRecord) -> str:
@@ -88,3 +88,41 @@ def test_the_credentials_never_appear_in_events_status_logs_or_pod_specs(cluster
     for what, objects in seen.items():
         assert CANARY not in json.dumps(objects), f"the secret value appears in {what}"
     assert CANARY not in cluster.operator.log
+
+
+URL_CANARY = "url-canary-83b1-never-show-me"
+
+
+def test_a_password_in_a_source_url_never_appears_in_status_events_or_logs(cluster: OperatorCluster) -> None:
+    """Issue 13: `https://user:s3cret@host/path` that cannot be reached used to put the password in the
+    job's status, its Error Event and the pod log."""
+    namespace = cluster.namespace("url-canary")
+    cluster.secret(namespace)
+    cluster.authorization(namespace)
+    url = free_port_url().replace("http://", f"http://reader:{URL_CANARY}@") + "/records"
+    cluster.job(namespace, source={"url": {"url": url}}, schedule={"every": "1h"})
+    status = cluster.wait_for(
+        namespace, lambda s: (s.get("lastRun") or {}).get("result") == "failed", "a failed run"
+    )
+    cluster.wait_for_events(namespace, "Error")
+
+    assert "from the source http://reader:***@127.0.0.1:" in status["lastRun"]["message"]
+    pods = cluster.pods(namespace)
+    shown: dict[str, str] = {
+        "status": json.dumps(status),
+        "events": json.dumps(cluster.events(namespace)),
+        "pod statuses (termination messages)": json.dumps([pod.get("status") for pod in pods]),
+        "pod logs": "".join(
+            cluster.api.get(f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/log").text
+            for pod in pods
+        ),
+        "operator log": cluster.operator.log,
+    }
+    assert pods, "the sync pod is kept for its log"
+    for what, text in shown.items():
+        assert URL_CANARY not in text, f"the password appears in {what}"
+
+
+def free_port_url() -> str:
+    """An address on which nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"

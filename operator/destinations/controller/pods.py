@@ -28,6 +28,7 @@ from destinations.api.runs import (
     RunReport,
     RunRequest,
 )
+from destinations.redaction import redact_credentials
 
 JOB_LABEL = "destinations.dev/job"
 RUN_LABEL = "destinations.dev/run"
@@ -290,10 +291,13 @@ def _terminated_state(status: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _parse_report(message: str) -> RunReport | None:
+    """The worker's report; its message is masked again (`redact_credentials`) before the operator
+    shows it in status and Events, whatever worker image or provider plug-in wrote it."""
     try:
-        return RunReport.model_validate(json.loads(message))
+        report = RunReport.model_validate(json.loads(message))
     except (ValueError, ValidationError):
         return None
+    return report.model_copy(update={"message": redact_credentials(report.message)})
 
 
 def _failed(message: str) -> RunReport:

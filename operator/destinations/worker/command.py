@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -23,7 +24,8 @@ from destinations.api.runs import (
     RunReport,
     RunRequest,
 )
-from destinations.worker.log import JsonLog, Scrubber
+from destinations.redaction import spec_credentials
+from destinations.worker.log import JsonLog, ScrubbedStream, Scrubber
 from destinations.worker.mounts import Mounts, read_secret_dir
 from destinations.worker.report import exit_code, write_report
 from destinations.worker.run import DEFAULT_BATCH_SIZE, RunSettings, execute
@@ -73,18 +75,23 @@ def run(args: argparse.Namespace) -> int:
         credentials_dir=args.credentials_dir, secrets_dir=args.secrets_dir, data_dir=args.data_dir
     )
     scrubber = Scrubber(_all_secret_values(mounts))
-    log = JsonLog(scrubber)
-    report = _execute(args, mounts, log)
-    report = report.model_copy(update={"message": scrubber(report.message)})
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ScrubbedStream(sys.stdout, scrubber), ScrubbedStream(sys.stderr, scrubber)
     try:
-        write_report(report, args.termination_log)
-    except OSError as error:
-        log.error("termination_log_unwritable", path=str(args.termination_log), message=str(error))
-    log("finished", result=report.result.value, exit_code=exit_code(report))
-    return exit_code(report)
+        log = JsonLog(scrubber)
+        report = _execute(args, mounts, log, scrubber)
+        report = report.model_copy(update={"message": scrubber(report.message)})
+        try:
+            write_report(report, args.termination_log)
+        except OSError as error:
+            log.error("termination_log_unwritable", path=str(args.termination_log), message=str(error))
+        log("finished", result=report.result.value, exit_code=exit_code(report))
+        return exit_code(report)
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
-def _execute(args: argparse.Namespace, mounts: Mounts, log: JsonLog) -> RunReport:
+def _execute(args: argparse.Namespace, mounts: Mounts, log: JsonLog, scrubber: Scrubber) -> RunReport:
     raw = os.environ.get(args.job_env)
     if not raw:
         return _failed(f"environment variable {args.job_env} with the run request is not set")
@@ -92,6 +99,7 @@ def _execute(args: argparse.Namespace, mounts: Mounts, log: JsonLog) -> RunRepor
         request = RunRequest.model_validate_json(raw)
     except ValidationError as error:
         return _failed(f"the run request in {args.job_env} is invalid: {error.errors()[0]['msg']}")
+    scrubber.add(spec_credentials(request.spec))  # passwords in URLs, header values in the config
     log.bind(job=f"{request.namespace}/{request.name}", run=request.run)
     settings = RunSettings(mounts=mounts, batch_size=max(1, args.batch_size))
     return asyncio.run(execute(request, settings, log))

@@ -2,7 +2,10 @@
 
 Pod logs are read by people who may not see Secrets, so the logger is handed every credential value
 at start and replaces any occurrence with `***` before a line is written: a provider that echoes a
-token in an error message cannot leak it through the worker's output.
+token in an error message cannot leak it through the worker's output. Known values are not the only
+net: `destinations.redaction.redact_credentials` also masks URL passwords, query values and keyword
+passwords it does not know, and the parts of known values that are secret alone (a connection
+string's password) are scrubbed too.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from destinations.redaction import credential_fragments, redact_credentials
 
 REDACTED = "***"
 #: Shorter values are not scrubbed: they would mangle ordinary words (and are poor secrets anyway).
@@ -27,8 +32,9 @@ class Scrubber:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
+        """Learn secret values, and the parts of each that are secret alone (`credential_fragments`)."""
         for secret in secrets:
-            for candidate in {secret, secret.strip()}:
+            for candidate in {secret, secret.strip(), *credential_fragments(secret)}:
                 if len(candidate) >= MIN_SECRET_LENGTH and candidate not in self._secrets:
                     self._secrets.append(candidate)
         self._secrets.sort(key=len, reverse=True)
@@ -37,7 +43,26 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        return redact_credentials(text)
+
+
+class ScrubbedStream:
+    """A text stream that scrubs what is written to it: the worker's stdout and stderr, so that a
+    library's warning or a traceback cannot print a secret either."""
+
+    def __init__(self, stream: TextIO, scrubber: Scrubber) -> None:
+        self._stream = stream
+        self._scrubber = scrubber
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._scrubber(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class JsonLog:
