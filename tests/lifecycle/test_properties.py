@@ -58,6 +58,17 @@ schedules = st.one_of(
 )
 
 
+# Runs finish with 3 records read: minRecords 5 crosses on every success, maxRecordDrop never.
+alert_thresholds = st.sampled_from(
+    [
+        None,
+        {"minRecords": 5, "maxRunDuration": "20m", "noSuccessFor": "6h"},
+        {"maxRejectedPercent": 10, "maxRecordDrop": 50, "noSuccessFor": "30m"},
+        {"maxRunDuration": "1m"},
+    ]
+)
+
+
 @st.composite
 def specs(draw: st.DrawFn, paused: bool = False) -> DestinationJobSpec:
     initial = draw(st.sampled_from([1, 2, 5]))
@@ -72,6 +83,7 @@ def specs(draw: st.DrawFn, paused: bool = False) -> DestinationJobSpec:
         runTimeout=draw(st.sampled_from(["10m", "1h", "6h"])),
         history={"succeeded": draw(st.integers(0, 3)), "failed": draw(st.integers(0, 3))},
         purgeAfter=draw(st.sampled_from(["never", "1h", "2d"])),
+        alerts=draw(alert_thresholds),
     )
 
 
@@ -270,7 +282,8 @@ def check_invariants(
 ) -> None:
     after = decision.status
     spec = world.spec
-    posted = [event.reason for event in decision.events]
+    posted = [event.reason for event in decision.events if event.reason != "ThresholdExceeded"]
+    check_thresholds(world, before, decision)
 
     # At most one run in flight, and the status knows which.
     assert len(world.pods_in_flight) <= 1
@@ -280,8 +293,9 @@ def check_invariants(
 
     # Every phase change emits exactly the events the table names, each also a history entry.
     assert sorted(posted) == expected_events(before, after), (before.phase, after.phase, posted, observation)
-    if posted:
-        assert [entry.event for entry in after.history[-len(posted) :]] == posted
+    every_event = [event.reason for event in decision.events]
+    if every_event:
+        assert [entry.event for entry in after.history[-len(every_event) :]] == every_event
     assert len(after.history) <= HISTORY_LIMIT
 
     # Errors: Failed only after failAfter of consecutive errors; rate limits never count.
@@ -336,6 +350,34 @@ def check_invariants(
 
     # No write without a change.
     assert decision.status_changed == (after != before)
+
+
+def check_thresholds(world: World, before: DestinationJobStatus, decision: Decision) -> None:
+    """spec.alerts: Degraded mirrors the crossings, and every ThresholdExceeded Event names one."""
+    after = decision.status
+    alerts = world.spec.alerts if world.valid else None
+    announced = [event for event in decision.events if event.reason == "ThresholdExceeded"]
+    crossed = {crossing.threshold for crossing in after.thresholds_exceeded}
+    degraded = next((c for c in after.conditions if c.type == "Degraded"), None)
+    if world.valid and alerts is None:
+        assert not announced and not crossed and degraded is None
+    if degraded is not None:
+        assert (degraded.status == "True") == bool(crossed)
+    else:
+        assert not crossed
+    assert len(announced) <= len(crossed)
+    assert all(any(f"{name} exceeded" in event.message for name in crossed) for event in announced)
+    if world.valid and after.phase in (Phase.PAUSED, Phase.COMPLETED):
+        assert "noSuccessFor" not in crossed
+    if (
+        world.valid
+        and alerts is not None
+        and alerts.no_success_for is not None
+        and after.last_successful_time
+    ):
+        waited = world.now - parse_time(after.last_successful_time)
+        if after.phase not in (Phase.PAUSED, Phase.COMPLETED):
+            assert ("noSuccessFor" in crossed) == (waited > alerts.no_success_for)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
