@@ -28,7 +28,7 @@ _USER_INFO = re.compile(r"^(?P<scheme>[^:]+://)(?P<user>[^:@/?#]*)(?::(?P<passwo
 _QUERY_VALUE = re.compile(r"(?P<name>[?&;][^=&#;\s]*=)(?P<value>[^&#;\s]*)")
 _KEYWORD_PASSWORD = re.compile(
     r"(?P<name>\b(?:password|passwd|pwd|sslpassword|secret|token|api[_-]?key)\s*=\s*)"
-    r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&]+)",
+    r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"]+)",
     re.IGNORECASE,
 )
 #: A credential after an authorization scheme: 8+ token characters with a digit (not a word like "expired").

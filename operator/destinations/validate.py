@@ -39,6 +39,7 @@ from destinations.api.models import (
     SyncMode,
 )
 from destinations.providers.base import Provider
+from destinations.redaction import redact_credentials
 
 KINDS = ("Authorization", "DestinationJob")
 #: Kinds that example files and GitOps folders keep next to ours; they are not ours to judge.
@@ -75,11 +76,13 @@ class Problem:
 
 
 def display_value(value: Any) -> str:
-    """A short, single-line rendering of a user's value for messages."""
+    """A short, single-line rendering of a user's value for messages, credentials masked (a URL's
+    password shows in `kubectl apply`'s refusal and the job's status otherwise)."""
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(value)
+    text = redact_credentials(text)
     if len(text) > VALUE_DISPLAY_LIMIT:
         text = text[: VALUE_DISPLAY_LIMIT - 1] + "…"
     return text
@@ -208,7 +211,7 @@ def _problems_from_details(
             if repr(value) in message:
                 shown = None  # the message already quotes it
             location = (*location, *_field_named_by(message, model, location))
-        problems.append(Problem(_path(prefix, location), message, shown))
+        problems.append(Problem(_path(prefix, location), redact_credentials(message), shown))
     return problems
 
 

@@ -229,3 +229,14 @@ def test_an_invalid_namespace_is_refused(catalog: Catalog, namespace: str) -> No
     manifest = job()
     manifest["metadata"]["namespace"] = namespace
     assert only(validate_manifest(manifest, catalog)).path == "metadata.namespace"
+
+
+def test_a_credential_in_a_refused_value_is_masked() -> None:
+    """Issue 13: the refusal echoes the value (kubectl apply, admission, the job's status); a URL's
+    password and query values are masked in it."""
+    manifest = job(source={"url": {"url": "ftp://reader:pw-9c1e@host/x?token=t-44a1"}})
+    problem = next(p for p in validate_manifest(manifest, {}) if p.path == "spec.source.url.url")
+    assert str(problem) == (
+        "spec.source.url.url: must be an http:// or https:// URL without spaces "
+        '(got "ftp://reader:***@host/x?token=***")'
+    )

@@ -28,6 +28,8 @@ CANARY = "canary-5e1f-do-not-leak"
             "no answer from GET https://jane:***@api.example/x?token=***&page=*** (refused)",
         ),
         ("see https://jane@api.example/x", "see https://jane@api.example/x"),
+        ('(got "https://u:pw@h/x?t=1")', '(got "https://u:***@h/x?t=***")'),
+        ('{"dsn": "password=abc123"}', '{"dsn": "password=***"}'),
         ("postgresql://app:pw-1@db:5432/crm failed", "postgresql://app:***@db:5432/crm failed"),
         ("invalid dsn: host=db password='p w' user=u", "invalid dsn: host=db password=*** user=u"),
         ("invalid dsn: host=db password=hunter2 port=5", "invalid dsn: host=db password=*** port=5"),
