@@ -8,9 +8,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
@@ -21,13 +23,23 @@ type result struct {
 }
 
 func main() {
-	var objects []map[string]interface{}
-	if err := json.NewDecoder(os.Stdin).Decode(&objects); err != nil {
+	// apimachinery's decoder keeps integers as int64, as the API machinery (and kstatus) expects.
+	var objects []interface{}
+	data, err := io.ReadAll(os.Stdin)
+	if err == nil {
+		err = utiljson.Unmarshal(data, &objects)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "kstatus: stdin must be a JSON array of objects: %v\n", err)
 		os.Exit(2)
 	}
 	results := make([]result, 0, len(objects))
-	for _, object := range objects {
+	for _, item := range objects {
+		object, ok := item.(map[string]interface{})
+		if !ok {
+			fmt.Fprintf(os.Stderr, "kstatus: every element must be an object\n")
+			os.Exit(2)
+		}
 		u := &unstructured.Unstructured{Object: object}
 		computed, err := status.Compute(u)
 		if err != nil {

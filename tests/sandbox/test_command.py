@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.sandbox import Kubectl
 
 
@@ -49,3 +51,44 @@ def test_an_invalid_fault_spec_is_reported(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "unknown fault" in result.stdout
+
+
+@pytest.mark.real_only
+def test_the_command_runs_on_the_real_control_plane_and_leaves_nothing_behind(
+    kubectl_binary: Path, tmp_path: Path, control_plane: str
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    destinations = Path(sys.executable).parent / "destinations"
+    process = subprocess.Popen(
+        [str(destinations), "sandbox", "--kubeconfig", str(kubeconfig), "--control-plane", control_plane],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "Sandbox API server (real) listening on https://127.0.0.1:" in line, line
+        kubectl = Kubectl(kubectl_binary, kubeconfig, tmp_path / "cache")
+        assert "destinationjobs.destinations.dev" in kubectl("get", "crds").stdout
+        assert "sandbox-node   Ready" in kubectl("get", "nodes").stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    leftovers = subprocess.run(["pgrep", "-f", "destinations-real-sandbox-"], capture_output=True, text=True)
+    assert leftovers.stdout == ""
+
+
+def test_emulator_only_options_are_refused_on_the_real_control_plane(tmp_path: Path) -> None:
+    destinations = Path(sys.executable).parent / "destinations"
+    result = subprocess.run(
+        [
+            str(destinations), "sandbox", "--kubeconfig", str(tmp_path / "kc"),
+            "--control-plane", "real", "--faults", "error=0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--faults, --request-log and --port need --control-plane embedded" in result.stdout

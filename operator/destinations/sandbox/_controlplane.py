@@ -183,6 +183,12 @@ class ControlPlane:
 
     def start(self) -> ControlPlane:
         binaries = self.binaries or find_binaries()
+        missing = [name for name in BINARIES if not os.access(binaries / name, os.X_OK)]
+        if missing:
+            raise ControlPlaneError(
+                f"{binaries} lacks {', '.join(missing)}; point KUBEBUILDER_ASSETS at a folder holding "
+                f"{', '.join(BINARIES)}, or run `bash scripts/setup.sh` to build them"
+            )
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="destinations-control-plane-"))
             self._own_workdir = True
@@ -430,16 +436,20 @@ def _audit_record(line: bytes) -> Iterator[RequestRecord]:
     if event.get("stage") != "ResponseComplete":
         return
     target = event.get("objectRef") or {}
+    verb, subresource = str(event.get("verb", "")), str(target.get("subresource", ""))
+    # The audit log names the object a create makes; the authorizer (and the emulator's request log)
+    # sees a create of a collection, without a name.
+    name = "" if verb == "create" and not subresource else str(target.get("name", ""))
     yield RequestRecord(
         time=str(event.get("stageTimestamp", "")),
         user=str((event.get("user") or {}).get("username", "")),
-        verb=str(event.get("verb", "")),
+        verb=verb,
         api_group=str(target.get("apiGroup", "")),
         api_version=str(target.get("apiVersion", "")),
         resource=str(target.get("resource", "")),
-        subresource=str(target.get("subresource", "")),
+        subresource=subresource,
         namespace=str(target.get("namespace", "")),
-        name=str(target.get("name", "")),
+        name=name,
         code=int((event.get("responseStatus") or {}).get("code", 0)),
         path=str(event.get("requestURI", "")).split("?", 1)[0],
     )

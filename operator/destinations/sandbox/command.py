@@ -1,7 +1,9 @@
 """`destinations sandbox`: run a local Kubernetes API server and kubelet in the foreground.
 
-It writes a kubeconfig once the server listens, prints one line saying so, and runs until SIGINT or
-SIGTERM, when it stops every pod process it started.
+The API server is the embedded emulator (the default: no binaries needed) or, with
+`--control-plane real`, a real etcd, kube-apiserver and kube-controller-manager (KUBEBUILDER_ASSETS
+or the build of `hack/controlplane/build.sh`). It writes a kubeconfig once the server listens, prints
+one line saying so, and runs until SIGINT or SIGTERM, when it stops every process it started.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from destinations import DEFAULT_IMAGE
 
+from ._controlplane import ControlPlaneError
+from ._real import RealSandboxServer
 from ._sandbox import SandboxConfig, SandboxServer, default_crds_dir
 
 
@@ -41,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"directory of CRD manifests to install at start-up (default: {default_crds or 'none'})",
     )
     parser.add_argument(
+        "--control-plane",
+        choices=("embedded", "real"),
+        default="embedded",
+        help="embedded: the built-in API emulator (default); real: etcd, kube-apiserver and "
+        "kube-controller-manager from KUBEBUILDER_ASSETS or `bash scripts/setup.sh`",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -49,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(config: SandboxConfig) -> None:
-    server = SandboxServer(config)
+    server = RealSandboxServer(config) if config.control_plane == "real" else SandboxServer(config)
     await server.start()
     print(
-        f"Sandbox API server listening on {server.url}; kubeconfig written to {config.kubeconfig_path}",
+        f"Sandbox API server ({config.control_plane}) listening on {server.url}; "
+        f"kubeconfig written to {config.kubeconfig_path}",
         flush=True,
     )
     stopping = asyncio.Event()
@@ -76,9 +88,15 @@ def run(args: argparse.Namespace) -> int:
             image=args.image,
             request_log_path=args.request_log,
             workdir=args.workdir,
+            control_plane=args.control_plane,
         )
+        if args.control_plane == "real" and (args.faults or args.request_log or args.port):
+            raise ValueError(
+                "--faults, --request-log and --port need --control-plane embedded (a real API server "
+                "picks its own port and writes an audit log instead)"
+            )
         asyncio.run(_serve(config))
-    except ValueError as error:
+    except (ValueError, ControlPlaneError) as error:
         print(f"destinations sandbox: {error}")
         return 2
     return 0
