@@ -78,9 +78,10 @@ namespace. Together they are exactly the rules of manifests/base/rbac.yaml (test
   resources: [pods]
   verbs: [get, list, watch, create, delete]
 # Authorization health: the referenced Secret exists and holds the method's keys; re-checked on change.
+# patch: a rotated OAuth2 refresh token is written back (docs/providers.md, "OAuth2 tokens").
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, patch]
 # Kubernetes Events on jobs and authorizations (core v1, as kopf and the operator post them).
 - apiGroups: [""]
   resources: [events]

@@ -64,3 +64,7 @@ class RunReport(StatusModel):
     message: str = ""
     retry_after_seconds: float | None = None
     """For `rate_limited`: when the provider allows the next call."""
+    rotated_credentials: str | None = None
+    """Secret keys the provider rotated during the run (an OAuth2 refreshToken), sealed so that only a
+    reader of the Authorization's Secret can open them; the operator writes them back into the Secret
+    (destinations.providers.rotation)."""

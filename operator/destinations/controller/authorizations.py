@@ -27,6 +27,7 @@ from destinations.controller.health import (
     credentials_or_problem,
     not_ready_message,
     parse_authorization,
+    secret_values,
 )
 from destinations.controller.jobs import ACTIVE_PHASES, JobController
 from destinations.controller.kube import KubeClient, KubeError
@@ -35,6 +36,7 @@ from destinations.lifecycle import AuthorizationNotReady, AuthorizationReady, pa
 from destinations.providers.base import CredentialCheck, Credentials
 from destinations.providers.catalog import get_provider
 from destinations.providers.errors import SyncError
+from destinations.providers.rotation import SealError, secret_data_patch, unseal
 
 logger = logging.getLogger("destinations.operator.authorizations")
 
@@ -162,11 +164,7 @@ class AuthorizationController:
         users = [e for e in self.entries.values() if e.namespace == namespace and e.secret_name == name]
         if not users:
             return
-        fingerprint = (
-            None
-            if event_type == "DELETED"
-            else hashlib.sha256(json.dumps(body.get("data") or {}, sort_keys=True).encode()).hexdigest()
-        )
+        fingerprint = None if event_type == "DELETED" else _secret_fingerprint(body)
         for entry in users:
             first_sight = entry.secret_fingerprint is None and event_type is None
             changed = entry.secret_fingerprint != fingerprint or event_type == "DELETED"
@@ -258,7 +256,68 @@ class AuthorizationController:
         credentials = credentials_or_problem(parsed, secret, entry.namespace)
         if isinstance(credentials, CredentialCheck):
             return credentials
-        return await _provider_check(parsed.provider, credentials)
+        check = await _provider_check(parsed.provider, credentials)
+        if check.rotated and secret is not None and parsed.secret_ref is not None:
+            # The check itself refreshed a rotating token: the old one no longer works.
+            try:
+                await self._save_rotated(entry.namespace, parsed.secret_ref.name, secret, check.rotated, None)
+            except KubeError as error:
+                logger.warning(
+                    "%s/%s: the rotated refresh token was not stored: %s", entry.namespace, entry.name, error
+                )
+        return check
+
+    async def store_rotated(self, namespace: str, name: str, run_id: str, sealed: str) -> None:
+        """A sync pod rotated the Authorization's refresh token: open its sealed report, update the Secret.
+
+        Never raises: a token that cannot be stored is logged (keys only), and the next refresh that
+        needs it fails with the re-authorize message.
+        """
+        entry = self.entries.get((namespace, name))
+        secret_name = entry.secret_name if entry is not None else None
+        if secret_name is None:
+            logger.warning(
+                "%s/%s: rotated credentials of run %s, but no Secret to store them", namespace, name, run_id
+            )
+            return
+        try:
+            secret = await self.kube.get_secret(namespace, secret_name)
+            values = secret_values(secret)
+            rotated, replaces = unseal(sealed, client_secret=values.get("clientSecret", ""), run_id=run_id)
+            await self._save_rotated(namespace, secret_name, secret, rotated, replaces)
+        except (KubeError, SealError) as error:
+            logger.warning(
+                "%s/%s: the refresh token rotated by run %s was not stored: %s",
+                namespace,
+                name,
+                run_id,
+                error,
+            )
+
+    async def _save_rotated(
+        self,
+        namespace: str,
+        secret_name: str,
+        secret: Mapping[str, Any],
+        rotated: Mapping[str, str],
+        replaces: str | None,
+    ) -> None:
+        data = secret_data_patch(secret_values(secret), rotated, replaces=replaces)
+        if data is None:
+            logger.info(
+                "%s/%s: rotated credentials not written (the Secret changed since)", namespace, secret_name
+            )
+            return
+        version = (secret.get("metadata") or {}).get("resourceVersion")
+        patch: dict[str, Any] = {"data": data}
+        if version:
+            patch["metadata"] = {"resourceVersion": version}
+        written = await self.kube.patch_secret(namespace, secret_name, patch)
+        # Our own write is not a change to re-check for (a check would refresh and rotate again).
+        for entry in self.entries.values():
+            if entry.namespace == namespace and entry.secret_name == secret_name:
+                entry.secret_fingerprint = _secret_fingerprint(written)
+        logger.info("%s/%s: stored rotated %s", namespace, secret_name, ", ".join(sorted(rotated)))
 
     async def _ensure_finalizer(self, entry: AuthorizationEntry) -> None:
         if FINALIZER in entry.finalizers:
@@ -319,6 +378,11 @@ class AuthorizationController:
                 return
             raise
         entry.written = wanted
+
+
+def _secret_fingerprint(secret: Mapping[str, Any]) -> str:
+    """Identifies a Secret's data without keeping it."""
+    return hashlib.sha256(json.dumps(secret.get("data") or {}, sort_keys=True).encode()).hexdigest()
 
 
 async def _provider_check(provider_key: str, credentials: Credentials) -> CredentialCheck:

@@ -427,6 +427,12 @@ class JobRunner:
         self.status = decision.status
         controller.slots.update(self.key, decision.status.current_run is not None)
         self._wake_at = decision.wake_at
+        if isinstance(observation, RunFinished) and authorizations is not None:
+            sealed = observation.report.rotated_credentials
+            if sealed:
+                # The run rotated the OAuth2 refresh token: store it before anything else can need it.
+                run_id = f"{self.view.namespace}/{self.view.name}#{observation.run}"
+                await authorizations.store_rotated(self.view.namespace, authorization_name, run_id, sealed)
         await self._carry_out(decision, before, parsed.spec)
 
     async def _carry_out(self, decision: Decision, before: DestinationJobStatus, spec: Any) -> None:

@@ -146,6 +146,10 @@ class KubeClient:
     async def get_secret(self, namespace: str, name: str) -> Json:
         return await self._request("GET", core_path("secrets", namespace, name))
 
+    async def patch_secret(self, namespace: str, name: str, patch: Json) -> Json:
+        """A JSON merge patch of a Secret; put `metadata.resourceVersion` in it to fail (409) on a race."""
+        return await self._request("PATCH", core_path("secrets", namespace, name), patch, MERGE_PATCH)
+
     # --- events --------------------------------------------------------------------------------
 
     async def post_event(

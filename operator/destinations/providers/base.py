@@ -64,6 +64,9 @@ class CredentialCheck:
 
     healthy: bool
     message: str
+    rotated: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Secret keys the check was handed new values for (a rotated OAuth2 refreshToken): the operator
+    writes them into the Secret, or the next refresh would fail."""
 
 
 class LogFunction(Protocol):

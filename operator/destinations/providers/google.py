@@ -31,6 +31,7 @@ path for new integrations (https://developers.google.com/data-manager/api).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -43,8 +44,8 @@ from pydantic import Field
 
 from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
-from destinations.providers._http import ProviderHttpClient
-from destinations.providers._oauth import TokenSource, token_source
+from destinations.providers._http import HttpClientFactory, ProviderHttpClient
+from destinations.providers._oauth import RotatedCredentials, TokenSource, token_source
 from destinations.providers._pacing import RequestPacer
 from destinations.providers._records import rebatch, text_field
 from destinations.providers.base import (
@@ -314,12 +315,9 @@ class GoogleProvider(Provider):
     min_interval = MIN_INTERVAL
     supports_mirror: ClassVar[bool] = True
 
-    def tokens(self, context_or_credentials: SyncContext | Credentials) -> TokenSource:
-        if isinstance(context_or_credentials, SyncContext):
-            credentials = context_or_credentials.credentials
-            on_rotation = context_or_credentials.rotated
-        else:
-            credentials, on_rotation = context_or_credentials, None
+    def tokens(
+        self, credentials: Credentials, on_rotation: Callable[[str, str], None] | None = None
+    ) -> TokenSource:
         return token_source(
             credentials,
             default_token_url=TOKEN_URL,
@@ -329,11 +327,12 @@ class GoogleProvider(Provider):
         )
 
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
+        rotated = RotatedCredentials()
+
         async def check() -> str:
             require_keys(credentials)
-            from destinations.providers._http import HttpClientFactory
-
-            async with self._client(HttpClientFactory(), credentials, self.tokens(credentials)) as client:
+            tokens = self.tokens(credentials, rotated)
+            async with self._client(HttpClientFactory(), credentials, tokens) as client:
                 response = await client.request(
                     "POST",
                     "/v1/audienceMembers:ingest",
@@ -346,7 +345,7 @@ class GoogleProvider(Provider):
                 )
             return "Google accepted the credentials (a validate-only call to the Data Manager API)"
 
-        return run_check(lambda: asyncio.run(check()))
+        return dataclasses.replace(run_check(lambda: asyncio.run(check())), rotated=dict(rotated.values))
 
     def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
         assert isinstance(config, GoogleExportConfig)
@@ -424,7 +423,9 @@ class GoogleProvider(Provider):
                         converted.append({"userData": {"userIdentifiers": identifiers}})
                 yield converted
 
-        async with self._client(context.http, context.credentials, self.tokens(context)) as client:
+        async with self._client(
+            context.http, context.credentials, self.tokens(context.credentials, context.rotated)
+        ) as client:
             async for chunk in rebatch(members(), config.batch_size):
                 pending = chunk
                 # Fast fail: drop the members Google names and send the rest again, a bounded number of times.

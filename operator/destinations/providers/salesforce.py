@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -46,7 +47,7 @@ from pydantic import Field, model_validator
 from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._http import HttpClientFactory, ProviderHttpClient
-from destinations.providers._oauth import token_source
+from destinations.providers._oauth import RotatedCredentials, token_source
 from destinations.providers._records import dig, json_object, rebatch
 from destinations.providers.base import (
     CredentialCheck,
@@ -288,7 +289,12 @@ class SalesforceProvider(Provider):
     # ------------------------------------------------------------------------------------- plumbing
 
     def _client(
-        self, http: HttpClientFactory, credentials: Credentials, usage: ApiUsage, *, rotated: Any = None
+        self,
+        http: HttpClientFactory,
+        credentials: Credentials,
+        usage: ApiUsage,
+        *,
+        rotated: RotatedCredentials | None = None,
     ) -> ProviderHttpClient:
         tokens = token_source(
             credentials, default_token_url=TOKEN_URL, reauthorize=REAUTHORIZE, on_rotation=rotated
@@ -315,10 +321,12 @@ class SalesforceProvider(Provider):
         return f"{instance.rstrip('/')}/services/data/{version}"
 
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
+        rotated = RotatedCredentials()
+
         async def check() -> str:
             require_keys(credentials)
             usage = ApiUsage(100)
-            async with self._client(HttpClientFactory(), credentials, usage) as client:
+            async with self._client(HttpClientFactory(), credentials, usage, rotated=rotated) as client:
                 api = await self._api(client, credentials, DEFAULT_API_VERSION)
                 response = await client.request("GET", f"{api}/limits")
             _raise_for(response, "the limits call")
@@ -330,7 +338,7 @@ class SalesforceProvider(Provider):
                 )
             return "Salesforce accepted the credentials"
 
-        return run_check(lambda: asyncio.run(check()))
+        return dataclasses.replace(run_check(lambda: asyncio.run(check())), rotated=dict(rotated.values))
 
     # --------------------------------------------------------------------------------------- export
 

@@ -30,12 +30,14 @@ from destinations.api.models import (
 )
 from destinations.api.runs import CONFIRM_REMOVAL_ANNOTATION, RunReport, RunRequest
 from destinations.providers._http import HttpClientFactory
+from destinations.providers._oauth import RotatedCredentials
 from destinations.providers.base import Provider, RecordBatches, RecordCounter, SyncContext
 from destinations.providers.catalog import ProviderNotFound, get_provider
 from destinations.providers.errors import ConfigurationError, RateLimited, RemovalRefused, SyncError
+from destinations.providers.rotation import SealError, seal
 from destinations.worker.log import JsonLog, ProgressTicker
 from destinations.worker.membership import Membership, Removal
-from destinations.worker.mounts import Mounts
+from destinations.worker.mounts import Mounts, read_secret_dir
 from destinations.worker.report import build_report, summarize
 from destinations.worker.sinks import open_sink
 from destinations.worker.sources import open_source
@@ -52,11 +54,43 @@ class RunSettings:
 
 
 async def execute(request: RunRequest, settings: RunSettings, log: JsonLog) -> RunReport:
-    """Run the request and return its report; never raises for anything a run can run into."""
+    """Run the request and return its report; never raises for anything a run can run into.
+
+    Whatever the result, an OAuth2 refresh token the provider rotated during the run travels in the
+    report, sealed for the operator (destinations.providers.rotation), which stores it in the Secret.
+    """
+    rotated = RotatedCredentials()
+    report = await _execute(request, settings, log, rotated)
+    if rotated.values:
+        sealed = _seal(rotated, settings.mounts, request, log)
+        if sealed is not None:
+            report = report.model_copy(update={"rotated_credentials": sealed})
+    return report
+
+
+def _seal(rotated: RotatedCredentials, mounts: Mounts, request: RunRequest, log: JsonLog) -> str | None:
+    secret = read_secret_dir(mounts.credentials_dir)
+    try:
+        sealed = seal(
+            rotated.values,
+            replaces=secret.get("refreshToken", ""),
+            client_secret=secret.get("clientSecret", ""),
+            run_id=f"{request.namespace}/{request.name}#{request.run}",
+        )
+    except SealError as error:
+        log.error("rotated_credentials_lost", keys=sorted(rotated.values), message=str(error))
+        return None
+    log("credentials_rotated", keys=sorted(rotated.values))
+    return sealed
+
+
+async def _execute(
+    request: RunRequest, settings: RunSettings, log: JsonLog, rotated: RotatedCredentials
+) -> RunReport:
     counts = RecordCounter()
     started = time.monotonic()
     try:
-        await _run(request, settings, log, counts)
+        await _run(request, settings, log, counts, rotated)
     except RateLimited as limited:
         log.warning("rate_limited", retry_after_seconds=limited.retry_after_seconds, message=str(limited))
         return build_report(
@@ -77,7 +111,13 @@ async def execute(request: RunRequest, settings: RunSettings, log: JsonLog) -> R
     return build_report(RunResult.SUCCEEDED, counts.snapshot(), summarize(counts))
 
 
-async def _run(request: RunRequest, settings: RunSettings, log: JsonLog, counts: RecordCounter) -> None:
+async def _run(
+    request: RunRequest,
+    settings: RunSettings,
+    log: JsonLog,
+    counts: RecordCounter,
+    rotated: RotatedCredentials,
+) -> None:
     spec = _parse_spec(request)
     provider = _provider(spec.provider)
     try:
@@ -103,6 +143,7 @@ async def _run(request: RunRequest, settings: RunSettings, log: JsonLog, counts:
         counts=counts,
         log=log,
         run_id=f"{request.namespace}/{request.name}#{request.run}",
+        rotated=rotated,
     )
     log("started", provider=spec.provider, type=spec.type.value, mode=spec.mode.value)
     if spec.type == JobType.EXPORT:

@@ -1,0 +1,113 @@
+"""OAuth2 through the whole system: the real operator, the sandbox kubelet running the real worker, and a
+local Salesforce org (tests/providers/salesforce_fake.py) that rotates refresh tokens or revokes them.
+
+Rotation as Salesforce documents it: each refresh answers a new refresh token and invalidates the one
+used (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm). The
+operator must end with the one token that still works in the Authorization's Secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fixtures.sandbox import wait_until
+from tests.operator.harness import AUTHORIZATIONS, JOBS, OperatorCluster
+from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
+from tests.providers.salesforce_fake import TOKEN_PATH, Org
+from tests.providers.servers import FakeServer
+
+
+@pytest.fixture
+def org() -> Iterator[tuple[Org, FakeServer]]:
+    fake = Org()
+    with FakeServer(fake) as server:
+        fake.tokens.instance_url = server.url
+        yield fake, server
+
+
+def salesforce_setup(cluster: OperatorCluster, namespace: str, server: FakeServer) -> None:
+    cluster.namespace(namespace)
+    cluster.secret(
+        namespace,
+        "salesforce",
+        {
+            "refreshToken": REFRESH_TOKEN,
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "tokenUrl": f"{server.url}{TOKEN_PATH}",
+        },
+    )
+    cluster.create(
+        AUTHORIZATIONS.format(namespace=namespace),
+        {
+            "apiVersion": "destinations.dev/v1",
+            "kind": "Authorization",
+            "metadata": {"name": "salesforce"},
+            "spec": {"provider": "salesforce", "method": "oauth2", "secretRef": {"name": "salesforce"}},
+        },
+    )
+
+
+def authorization_status(cluster: OperatorCluster, namespace: str) -> dict[str, Any]:
+    body = cluster.api.get(f"{AUTHORIZATIONS.format(namespace=namespace)}/salesforce").json()
+    return dict(body.get("status") or {})
+
+
+def stored_refresh_token(cluster: OperatorCluster, namespace: str) -> str:
+    secret = cluster.api.get(f"/api/v1/namespaces/{namespace}/secrets/salesforce").json()
+    return base64.b64decode(secret["data"]["refreshToken"]).decode()
+
+
+def test_rotated_refresh_tokens_end_up_in_the_secret_and_the_next_run_still_works(
+    cluster: OperatorCluster, org: tuple[Org, FakeServer]
+) -> None:
+    fake, server = org
+    fake.tokens.rotate = True
+    namespace = "rotation"
+    salesforce_setup(cluster, namespace, server)
+    manifest = cluster.job_manifest(
+        namespace,
+        provider="salesforce",
+        authorizationRef={"name": "salesforce"},
+        config={"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}},
+        schedule={"every": "1h"},
+    )
+    cluster.create(JOBS.format(namespace=namespace), manifest)
+
+    first = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("result"), "the first run")
+    assert first["lastRun"]["result"] == "succeeded", first
+    # The health check and the run each refreshed once, each time rotating the refresh token.
+    wait_until(lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2")
+    assert fake.tokens.refresh_tokens == {"rotated-2"} and fake.tokens.refused == []
+
+    cluster.run_now(namespace)
+    second = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("number") == 2, "run 2")
+    assert second["lastRun"]["result"] == "succeeded", second
+    assert fake.tokens.refused == []
+    wait_until(lambda: stored_refresh_token(cluster, namespace) == "rotated-3", timeout=20, message="rotated-3")
+    pods = json.dumps(cluster.pods(namespace))
+    assert "rotated-" not in pods and CLIENT_SECRET not in pods  # sealed in the termination message
+    assert len(fake.contacts) == 3
+
+
+def test_a_revoked_refresh_token_makes_the_authorization_unhealthy_saying_to_reauthorize(
+    cluster: OperatorCluster, org: tuple[Org, FakeServer]
+) -> None:
+    fake, server = org
+    fake.tokens.refresh_tokens.clear()
+    namespace = "revoked"
+    salesforce_setup(cluster, namespace, server)
+
+    wait_until(
+        lambda: authorization_status(cluster, namespace).get("health") == "Unhealthy",
+        timeout=30,
+        message="an Unhealthy Authorization",
+    )
+    message = authorization_status(cluster, namespace)["message"]
+    assert "invalid_grant" in message
+    assert "Re-authorize: authorize the connected app again" in message
+    assert REFRESH_TOKEN not in message and CLIENT_SECRET not in message
