@@ -1,0 +1,144 @@
+"""OAuth2 tokens in the shared HTTP layer, and the sealing of rotated refresh tokens.
+
+- Refresh grant and its errors: https://www.rfc-editor.org/rfc/rfc6749#section-6 and #section-5.2
+- Bearer tokens refused with 401: https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+
+import pytest
+
+from destinations.api.models import AuthMethod
+from destinations.providers._http import HttpClientFactory
+from destinations.providers._oauth import RotatedCredentials, StaticToken, token_source
+from destinations.providers.base import Credentials
+from destinations.providers.errors import AuthenticationFailed, ConfigurationError
+from destinations.providers.rotation import SealError, seal, secret_data_patch, unseal
+from tests.providers.conftest import run
+from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TokenEndpoint
+from tests.providers.servers import FakeServer, Request, Response
+
+
+class Api:
+    """An API that takes the tokens its token endpoint issued, each for `uses_per_token` calls."""
+
+    def __init__(self, tokens: TokenEndpoint) -> None:
+        self.tokens = tokens
+
+    def __call__(self, request: Request) -> Response:
+        if self.tokens.handles(request):
+            return self.tokens(request)
+        if not self.tokens.api_accepts(request.header("authorization")):
+            return Response(
+                401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        return Response(200, {"ok": True})
+
+
+def credentials(server: FakeServer, **values: str) -> Credentials:
+    base = {
+        "refreshToken": REFRESH_TOKEN,
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "tokenUrl": f"{server.url}/token",
+    }
+    return Credentials(AuthMethod.OAUTH2, {**base, **values}, server.url)
+
+
+async def calls(
+    http: HttpClientFactory, source: object, url: str, count: int, concurrently: bool
+) -> list[int]:
+    async with http(name="test", token=source) as client:  # type: ignore[arg-type]
+        if concurrently:
+            answers = await asyncio.gather(*(client.request("GET", url) for _ in range(count)))
+        else:
+            answers = [await client.request("GET", url) for _ in range(count)]
+    return [answer.status_code for answer in answers]
+
+
+def test_a_token_is_obtained_once_and_reused_while_fresh(http: HttpClientFactory) -> None:
+    tokens = TokenEndpoint()
+    with FakeServer(Api(tokens)) as server:
+        source = token_source(credentials(server), default_token_url="unused", reauthorize="x")
+        assert run(calls(http, source, f"{server.url}/api", 5, concurrently=False)) == [200] * 5
+    assert tokens.issued == ["access-1"]
+
+
+def test_concurrent_401s_share_one_refresh(http: HttpClientFactory) -> None:
+    tokens = TokenEndpoint()
+    with FakeServer(Api(tokens)) as server:
+        # An access token the API no longer knows: every request's first try gets a 401.
+        source = token_source(
+            credentials(server, accessToken="expired"), default_token_url="unused", reauthorize="x"
+        )
+        assert run(calls(http, source, f"{server.url}/api", 6, concurrently=True)) == [200] * 6
+    assert tokens.issued == ["access-1"]
+
+
+def test_a_bare_access_token_refused_with_401_fails_without_a_refresh(http: HttpClientFactory) -> None:
+    with FakeServer(Api(TokenEndpoint())) as server, pytest.raises(AuthenticationFailed, match="HTTP 401"):
+        run(calls(http, StaticToken("never-issued"), f"{server.url}/api", 1, concurrently=False))
+
+
+def test_a_refused_client_says_to_check_client_id_and_secret(http: HttpClientFactory) -> None:
+    with FakeServer(Api(TokenEndpoint())) as server:
+        source = token_source(
+            credentials(server, clientSecret="wrong"), default_token_url="unused", reauthorize="x"
+        )
+        with pytest.raises(AuthenticationFailed, match="check clientId and clientSecret"):
+            run(calls(http, source, f"{server.url}/api", 1, concurrently=False))
+
+
+def test_a_refresh_token_without_client_credentials_is_refused_naming_the_keys() -> None:
+    values = {"refreshToken": REFRESH_TOKEN}
+    with pytest.raises(ConfigurationError, match="lacks clientId and clientSecret"):
+        token_source(Credentials(AuthMethod.OAUTH2, values), default_token_url="u", reauthorize="x")
+
+
+def test_rotated_refresh_tokens_are_handed_over(http: HttpClientFactory) -> None:
+    tokens = TokenEndpoint(rotate=True, uses_per_token=1)
+    rotated = RotatedCredentials()
+    with FakeServer(Api(tokens)) as server:
+        source = token_source(
+            credentials(server), default_token_url="unused", reauthorize="x", on_rotation=rotated
+        )
+        assert run(calls(http, source, f"{server.url}/api", 3, concurrently=False)) == [200] * 3
+    assert rotated.values == {"refreshToken": "rotated-3"}
+    assert tokens.refused == []
+    assert "rotated-3" not in repr(rotated)
+
+
+# ------------------------------------------------------------------------------------------ sealing
+
+
+def test_sealed_credentials_open_with_the_same_client_secret_and_run() -> None:
+    sealed = seal({"refreshToken": "new"}, replaces="old", client_secret="s3cret", run_id="ns/job#4")
+    assert "new" not in sealed
+    values, replaces = unseal(sealed, client_secret="s3cret", run_id="ns/job#4")
+    assert values == {"refreshToken": "new"}
+    assert replaces == hashlib.sha256(b"old").hexdigest()
+
+
+@pytest.mark.parametrize(("client_secret", "run_id"), [("other", "ns/job#4"), ("s3cret", "ns/job#5")])
+def test_sealed_credentials_do_not_open_with_another_secret_or_for_another_run(
+    client_secret: str, run_id: str
+) -> None:
+    sealed = seal({"refreshToken": "new"}, replaces="old", client_secret="s3cret", run_id="ns/job#4")
+    with pytest.raises(SealError):
+        unseal(sealed, client_secret=client_secret, run_id=run_id)
+
+
+def test_the_secret_is_patched_only_while_it_holds_the_replaced_token() -> None:
+    replaces = hashlib.sha256(b"old").hexdigest()
+    assert secret_data_patch({"refreshToken": "old"}, {"refreshToken": "new"}, replaces=replaces) == {
+        "refreshToken": base64.b64encode(b"new").decode()
+    }
+    assert (
+        secret_data_patch({"refreshToken": "re-authorized"}, {"refreshToken": "new"}, replaces=replaces)
+        is None
+    )
+    assert secret_data_patch({"refreshToken": "old"}, {"clientSecret": "x"}, replaces=replaces) is None
