@@ -81,14 +81,18 @@ def test_rotated_refresh_tokens_end_up_in_the_secret_and_the_next_run_still_work
     first = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("result"), "the first run")
     assert first["lastRun"]["result"] == "succeeded", first
     # The health check and the run each refreshed once, each time rotating the refresh token.
-    wait_until(lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2")
+    wait_until(
+        lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2"
+    )
     assert fake.tokens.refresh_tokens == {"rotated-2"} and fake.tokens.refused == []
 
     cluster.run_now(namespace)
     second = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("number") == 2, "run 2")
     assert second["lastRun"]["result"] == "succeeded", second
     assert fake.tokens.refused == []
-    wait_until(lambda: stored_refresh_token(cluster, namespace) == "rotated-3", timeout=20, message="rotated-3")
+    wait_until(
+        lambda: stored_refresh_token(cluster, namespace) == "rotated-3", timeout=20, message="rotated-3"
+    )
     pods = json.dumps(cluster.pods(namespace))
     assert "rotated-" not in pods and CLIENT_SECRET not in pods  # sealed in the termination message
     assert len(fake.contacts) == 3
