@@ -21,10 +21,11 @@ if [ ! -x .tools/bin/kubectl ] || [ ! -x .tools/bin/helm ]; then
 fi
 
 # Debian packages: PostgreSQL server binaries for the warehouse tests (started by the test fixtures on
-# loopback) and promtool/amtool (package prometheus) for the alerting rules' tests.
+# loopback), promtool (package prometheus) and amtool (prometheus-alertmanager) for the alerting tests.
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -32,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # --no-install-recommends: the prometheus package's tools, without extra services' dependencies.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts the services it installs; the tests start their own servers on free ports.
-    for service in prometheus prometheus-node-exporter; do
+    for service in prometheus prometheus-node-exporter prometheus-alertmanager; do
       $SUDO systemctl stop "$service" >/dev/null 2>&1 || $SUDO service "$service" stop >/dev/null 2>&1 || true
     done
   else
