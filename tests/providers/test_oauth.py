@@ -142,3 +142,35 @@ def test_the_secret_is_patched_only_while_it_holds_the_replaced_token() -> None:
         is None
     )
     assert secret_data_patch({"refreshToken": "old"}, {"clientSecret": "x"}, replaces=replaces) is None
+
+
+def test_a_refused_refresh_token_is_retried_once_with_a_newer_one_from_the_mounted_secret(
+    http: HttpClientFactory,
+) -> None:
+    # The operator rotated the token (its own credential check) and stored the new one in the Secret.
+    tokens = TokenEndpoint(refresh_tokens={"stored-by-the-operator"})
+    with FakeServer(Api(tokens)) as server:
+        mounted = {"refreshToken": "stored-by-the-operator"}
+        values = {**credentials(server).values}
+        source = token_source(
+            Credentials(AuthMethod.OAUTH2, values, server.url, reread=mounted.get),
+            default_token_url="unused",
+            reauthorize="x",
+        )
+        assert run(calls(http, source, f"{server.url}/api", 1, concurrently=False)) == [200]
+    assert tokens.refused == ["refresh_token"] and tokens.issued == ["access-1"]
+
+
+def test_a_refused_refresh_token_with_no_newer_one_mounted_says_to_reauthorize(
+    http: HttpClientFactory,
+) -> None:
+    tokens = TokenEndpoint(refresh_tokens=set())
+    with FakeServer(Api(tokens)) as server:
+        source = token_source(
+            Credentials(AuthMethod.OAUTH2, credentials(server).values, server.url, reread={}.get),
+            default_token_url="unused",
+            reauthorize="do it again",
+        )
+        with pytest.raises(AuthenticationFailed, match="Re-authorize: do it again"):
+            run(calls(http, source, f"{server.url}/api", 1, concurrently=False))
+    assert tokens.refused == ["refresh_token"]

@@ -158,10 +158,14 @@ class RefreshTokenGrant(TokenSource):
         access_token: str | None = None,
         reauthorize: str,
         on_rotation: Callable[[str, str], None] | None = None,
+        reread: Callable[[], str | None] | None = None,
+        reread_wait: tuple[float, int] = (0.0, 0),
         clock: Clock = time.time,
     ) -> None:
         super().__init__(clock=clock)
         self.token_url = token_url
+        self._reread = reread
+        self._reread_wait = reread_wait
         self._client_id = client_id
         self._client_secret = client_secret
         self._refresh_token = refresh_token
@@ -172,19 +176,47 @@ class RefreshTokenGrant(TokenSource):
             self._current = AccessToken(access_token)
 
     async def _obtain(self, http: TokenHttp) -> AccessToken:
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": self._refresh_token,
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
-        body = await http.post_form(self.token_url, form, reauthorize=self._reauthorize)
+        try:
+            body = await self._refresh(http)
+        except ReauthorizationNeeded:
+            if not await self._newer_refresh_token(http):
+                raise
+            body = await self._refresh(http)
         rotated = body.get("refresh_token")
         if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
             self._refresh_token = rotated
             if self._on_rotation is not None:
                 self._on_rotation("refreshToken", rotated)
         return token_from_response(body, self._clock())
+
+    async def _refresh(self, http: TokenHttp) -> dict[str, Any]:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self._refresh_token,
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        return await http.post_form(self.token_url, form, reauthorize=self._reauthorize)
+
+    async def _newer_refresh_token(self, http: TokenHttp) -> bool:
+        """After `invalid_grant`: has someone stored a newer refresh token (the operator, after a rotation)?
+
+        The kubelet brings a changed Secret into the pod's volume within its sync period (about a
+        minute). The mounted value is read again (`reread_wait`: seconds between tries, and how many
+        more tries; by default once, at once): a run that refreshes within that minute of a rotation by
+        the operator fails, and its retry, in a new pod, mounts the new token.
+        """
+        if self._reread is None:
+            return False
+        interval, tries = self._reread_wait
+        for attempt in range(tries + 1):
+            current = (self._reread() or "").strip()
+            if current and current != self._refresh_token:
+                self._refresh_token = current
+                return True
+            if attempt < tries:
+                await http.sleep(interval)
+        return False
 
 
 class ServiceAccountGrant(TokenSource):
@@ -316,6 +348,17 @@ def _token_answer(response: httpx.Response, where: str, reauthorize: str) -> dic
     raise ProviderError(f"{where} answered HTTP {response.status_code} ({detail})")
 
 
+def _key_reader(credentials: Credentials, key: str) -> Callable[[], str | None] | None:
+    reread = credentials.reread
+    if reread is None:
+        return None
+
+    def read() -> str | None:
+        return reread(key)
+
+    return read
+
+
 def token_source(
     credentials: Credentials,
     *,
@@ -352,6 +395,7 @@ def token_source(
             access_token=access_token or None,
             reauthorize=reauthorize,
             on_rotation=on_rotation,
+            reread=_key_reader(credentials, "refreshToken"),
             clock=clock,
         )
     if not access_token:

@@ -16,7 +16,7 @@ Run-ending failures are the exceptions of `destinations.providers.errors`.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
@@ -50,6 +50,9 @@ class Credentials:
     values: Mapping[str, str] = field(repr=False)
     endpoint: str | None = None
     """The Authorization's `endpoint` override of the provider's API base address."""
+    reread: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
+    """Reads one key's current value again (the worker's mounted Secret, which the kubelet updates
+    when the Secret changes); None where the values cannot change under the reader."""
 
     def __repr__(self) -> str:
         return f"Credentials(method={self.method.value!r}, keys={sorted(self.values)!r})"

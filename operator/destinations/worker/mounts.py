@@ -22,7 +22,12 @@ class Mounts:
 
     def credentials(self, method: AuthMethod, endpoint: str | None) -> Credentials:
         """The Authorization's Secret keys (an absent directory means no Secret, as for method none)."""
-        return Credentials(method=method, values=read_secret_dir(self.credentials_dir), endpoint=endpoint)
+        return Credentials(
+            method=method,
+            values=read_secret_dir(self.credentials_dir),
+            endpoint=endpoint,
+            reread=lambda key: read_secret_dir(self.credentials_dir).get(key),
+        )
 
     def secret(self, name: str) -> dict[str, str]:
         """Every key of an endpoint Secret."""
