@@ -269,6 +269,8 @@ def test_a_confirmation_of_the_refused_run_lets_the_removal_through_once(
         again = mirror.run(5, confirmed_removal_run=2)
     assert refused.exit_code == 1
     assert (confirmed.exit_code, confirmed.records["removed"]) == (0, 10), confirmed.report
+    (logged,) = [line for line in confirmed.lines if line["event"] == "removal_confirmed"]
+    assert (logged["confirmed_run"], logged["removals"]) == (2, 10)
     assert set(audience.members.values()) == {"unsubscribed"}
     assert again.exit_code == 1, "a confirmation is settled by the run it let through"
     assert (
@@ -306,15 +308,3 @@ def test_a_confirmation_covers_no_more_removals_than_the_refused_run_would_make(
     assert "run 2 was confirmed for at most 9 removals" in grown.report["message"]
     assert "destinations.dev/confirm-removal=3" in grown.report["message"]
     assert (allowed.exit_code, allowed.records["removed"]) == (0, 10), allowed.report
-
-
-def test_the_guard_is_logged_with_the_numbers(pod: WorkerPod, postgres_dsn: str) -> None:
-    create_people(postgres_dsn, TEN)
-    with FakeServer(MailchimpAudience()) as server:
-        mirror = MailchimpJob(pod, postgres_dsn, server)
-        mirror.run(1)
-        execute(postgres_dsn, "DELETE FROM people")
-        mirror.run(2)
-        confirmed = mirror.run(3, confirmed_removal_run=2)
-    (line,) = [line for line in confirmed.lines if line["event"] == "removal_confirmed"]
-    assert (line["confirmed_run"], line["removals"]) == (2, 10)
