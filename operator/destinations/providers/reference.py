@@ -43,6 +43,36 @@ how the pieces fit together and [reference.md](reference.md) for the fields ever
 (`source`, `sink`, `schedule`, `retry`, …).
 """
 
+OAUTH2_SECTION = """
+## OAuth2 tokens
+
+An `oauth2` Authorization's Secret holds `accessToken`, or `refreshToken` with `clientId` and
+`clientSecret` (and `tokenUrl` when the token endpoint is not the provider's default, e.g. a Salesforce
+sandbox or My Domain); `serviceAccount` (Google) holds a service-account key file as
+`serviceAccountJson`. The worker and the operator's credential check obtain access tokens themselves
+(`destinations.providers._oauth`):
+
+- **Cached and refreshed.** A token is used until one minute before its `expires_in` runs out, then
+  refreshed; a 401 to a token refreshes it once and the request is sent again, so a token that expires
+  or is revoked mid-run does not fail the run. Concurrent requests share one refresh. Service accounts
+  sign a one-hour JWT assertion (RFC 7523) with their key for each new token.
+- **Revoked grants.** A refresh refused with `invalid_grant` (the refresh token was revoked, expired,
+  or the service-account key deleted) fails the run, and turns the Authorization `Unhealthy`, with a
+  message that starts with what the server said and ends with `Re-authorize:` and the provider's way to
+  get a new grant. Token values never appear in logs, Events, status or termination messages.
+- **Rotated refresh tokens** (Salesforce with refresh token rotation: each refresh returns a new
+  refresh token and invalidates the old one). The operator is the Secret's only writer: a rotation
+  during its credential check is written into the Secret at once; one during a run travels back in
+  the sync pod's termination message, sealed (Fernet, with a key derived from the Secret's own
+  `clientSecret` and bound to the run, so only a reader of the Secret can open it), and the operator
+  writes it into the Secret when it reads the run's result, only if the Secret still holds the token
+  it replaced (a person who re-authorized meanwhile wins). This is why the operator's ClusterRole may
+  `patch` Secrets. A worker refused with `invalid_grant` reads the mounted Secret once more and retries
+  with a newer token if the kubelet has already brought one; a run that refreshes within the minute
+  the kubelet takes to update the volume fails once, and its retry mounts the new token. Keep
+  `refreshToken` out of GitOps-managed Secrets for rotating providers (the operator updates it).
+"""
+
 _ENDPOINTS: dict[JobType, str] = {
     JobType.EXPORT: "`source` (records read from a warehouse, a JSON-lines URL or a file)",
     JobType.IMPORT: "`sink` (records written to a warehouse table or a file)",
@@ -258,7 +288,7 @@ def render(catalog: Mapping[str, Provider] | None = None, docs_dir: Path = REPOS
             f"{describe_schedule(provider.default_schedule)} |"
         )
     sections = [_provider_section(provider, docs_dir) for provider in providers.values()]
-    return INTRODUCTION + "\n".join(summary) + "\n" + "".join(sections)
+    return INTRODUCTION + "\n".join(summary) + "\n" + OAUTH2_SECTION + "".join(sections)
 
 
 def _anchor(provider: Provider) -> str:
