@@ -12,13 +12,14 @@ import hashlib
 
 import pytest
 
-from destinations.api.models import AuthMethod
+from destinations.api.models import AuthMethod, JobType
 from destinations.providers._http import HttpClientFactory
 from destinations.providers._oauth import RotatedCredentials, StaticToken, token_source
 from destinations.providers.base import Credentials
 from destinations.providers.errors import AuthenticationFailed, ConfigurationError
 from destinations.providers.rotation import SealError, seal, secret_data_patch, unseal
-from tests.providers.conftest import run
+from destinations.providers.webhook import provider as webhook
+from tests.providers.conftest import batches_of, make_context, run
 from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TokenEndpoint
 from tests.providers.servers import FakeServer, Request, Response
 
@@ -174,3 +175,26 @@ def test_a_refused_refresh_token_with_no_newer_one_mounted_says_to_reauthorize(
         with pytest.raises(AuthenticationFailed, match="Re-authorize: do it again"):
             run(calls(http, source, f"{server.url}/api", 1, concurrently=False))
     assert tokens.refused == ["refresh_token"]
+
+
+def test_the_webhook_provider_refreshes_oauth2_tokens_mid_run(http: HttpClientFactory) -> None:
+    tokens = TokenEndpoint(uses_per_token=1)
+    with FakeServer(Api(tokens)) as server:
+        sync = make_context(
+            webhook,
+            JobType.EXPORT,
+            {"url": f"{server.url}/api", "batchSize": 2, "concurrency": 1},
+            method=AuthMethod.OAUTH2,
+            values=dict(credentials(server).values),
+            endpoint=None,
+            http=http,
+        )
+        run(webhook.export(sync, batches_of([{"email": f"e{i}@x.io"} for i in range(6)])))
+    assert sync.counts.added == 6
+    assert tokens.issued == ["access-1", "access-2", "access-3"]
+
+
+def test_a_webhook_refresh_token_without_a_token_url_is_refused_naming_it() -> None:
+    values = {"refreshToken": REFRESH_TOKEN, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}
+    check = webhook.check_credentials(Credentials(AuthMethod.OAUTH2, values, "http://127.0.0.1:9"))
+    assert not check.healthy and "tokenUrl" in check.message

@@ -71,6 +71,10 @@ sandbox or My Domain); `serviceAccount` (Google) holds a service-account key fil
   with a newer token if the kubelet has already brought one; a run that refreshes within the minute
   the kubelet takes to update the volume fails once, and its retry mounts the new token. Keep
   `refreshToken` out of GitOps-managed Secrets for rotating providers (the operator updates it).
+- **Per provider.** `google` and `salesforce` refresh from their own token endpoints (`tokenUrl`
+  overrides); `webhook` refreshes only with a `tokenUrl`; `mailchimp` and `facebook` use `accessToken`
+  as given, since Mailchimp's OAuth2 tokens do not expire and Meta issues no refresh tokens (renew a
+  Meta token before it expires; an expired one fails the run with Meta's code 190).
 """
 
 _ENDPOINTS: dict[JobType, str] = {

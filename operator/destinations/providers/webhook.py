@@ -6,7 +6,9 @@ Authorization's Secret holds a `signingSecret` (`whsec_` + base64): every reques
 is one message: every retry of it carries the same `webhook-id` (receivers deduplicate on it), with
 the timestamp and signature of the attempt.
 
-Authentication by method: `none`; `oauth2` sends `Authorization: Bearer <accessToken>`; `basic` sends
+Authentication by method: `none`; `oauth2` sends `Authorization: Bearer <token>`, the Secret's
+`accessToken`, or one obtained from its `refreshToken`, `clientId` and `clientSecret` at `tokenUrl`
+(refreshed before expiry and on a 401, see docs/providers.md#oauth2-tokens); `basic` sends
 HTTP basic auth; `apiKey` sends the key in the configured header (`X-API-Key` by default).
 
 Credential check: a webhook has no account to ask, and its address lives in each job's config. With
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -35,6 +38,7 @@ from destinations.api.models import AuthMethod, JobType, Schedule
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
+from destinations.providers._oauth import RotatedCredentials, TokenHttp, TokenSource, token_source
 from destinations.providers._records import dig, dumps, rebatch
 from destinations.providers.base import (
     CredentialCheck,
@@ -118,12 +122,35 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, 
     }
 
 
+REAUTHORIZE = (
+    "obtain a new refresh token from the endpoint's authorization server and put it in the Secret's "
+    "refreshToken key"
+)
+
+
+def _tokens(credentials: Credentials, rotated: RotatedCredentials | None) -> TokenSource | None:
+    """The bearer token source of an `oauth2` Authorization (None for other methods)."""
+    if credentials.method != AuthMethod.OAUTH2:
+        return None
+    if (credentials.get("refreshToken") or "").strip() and not (credentials.get("tokenUrl") or "").strip():
+        raise ConfigurationError(
+            "the Secret has a refreshToken but no tokenUrl; a webhook has no default token endpoint"
+        )
+    return token_source(credentials, default_token_url="", reauthorize=REAUTHORIZE, on_rotation=rotated)
+
+
+async def _first_token(tokens: TokenSource) -> str:
+    """A token for the synchronous credential check."""
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        return (await tokens.token(TokenHttp(client, "webhook"))).value
+
+
 def _authentication(
     credentials: Credentials, api_key_header: str
 ) -> tuple[dict[str, str], httpx.Auth | None]:
     method = credentials.method
     if method == AuthMethod.OAUTH2:
-        return {"Authorization": f"Bearer {credentials.get('accessToken') or ''}"}, None
+        return {}, None  # the bearer token comes from `_tokens`
     if method == AuthMethod.BASIC:
         return {}, httpx.BasicAuth(credentials.get("username") or "", credentials.get("password") or "")
     if method == AuthMethod.API_KEY:
@@ -165,10 +192,15 @@ class WebhookProvider(Provider):
             if credentials.endpoint is None:
                 return "the Secret holds the keys the method needs; the address is checked by each run"
             headers, auth = _authentication(credentials, "X-API-Key")
+            tokens = _tokens(credentials, rotated)
+            if tokens is not None:
+                token = asyncio.run(_first_token(tokens))
+                headers = {**headers, "Authorization": f"Bearer {token}"}
             response = probe("GET", credentials.endpoint, name="webhook", headers=headers, auth=auth)
             return f"the endpoint answered HTTP {response.status_code} and accepted the credentials"
 
-        return run_check(check)
+        rotated = RotatedCredentials()
+        return dataclasses.replace(run_check(check), rotated=dict(rotated.values))
 
     async def export(self, context: SyncContext, batches: RecordBatches) -> None:
         config = context.config
@@ -199,6 +231,7 @@ class WebhookProvider(Provider):
             auth=auth,
             timeout=config.timeout_seconds,
             max_connections=config.concurrency,
+            token=_tokens(context.credentials, context.rotated),
         ) as client:
 
             async def send(batch: list[Record]) -> None:
@@ -236,6 +269,7 @@ class WebhookProvider(Provider):
             auth=auth,
             timeout=config.timeout_seconds,
             max_connections=config.concurrency,
+            token=_tokens(context.credentials, context.rotated),
         ) as client:
             async for batch in batches:
                 results = await asyncio.gather(
