@@ -196,3 +196,57 @@ def test_a_rule_missing_from_the_cluster_role_fails_the_run(
     finally:
         operator.stop()
     assert "create pods/ marketing/" in _refusals(sandbox)
+
+
+@pytest.fixture
+def enforcing_sandbox(tmp_path: Path, control_plane: str) -> Iterator[Sandbox]:
+    """A real API server with OwnerReferencesPermissionEnforcement on, as OpenShift runs by default."""
+    with Sandbox(
+        kubeconfig_path=tmp_path / "kubeconfig",
+        workdir=tmp_path / "sandbox",
+        control_plane=control_plane,
+        apiserver_args=("--enable-admission-plugins=OwnerReferencesPermissionEnforcement",),
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("grant_finalizers", [True, False], ids=["granted", "without-the-grant"])
+def test_sync_pods_owner_references_pass_owner_reference_permission_enforcement(
+    enforcing_sandbox: Sandbox,
+    kubectl_binary: Path,
+    provider: FakeProvider,
+    tmp_path: Path,
+    grant_finalizers: bool,
+) -> None:
+    """blockOwnerDeletion needs `update destinationjobs/finalizers`: granted, runs succeed; without it,
+    the API server refuses every sync pod."""
+    sandbox_api = SandboxApi(enforcing_sandbox)
+    kubectl = Kubectl(kubectl_binary, enforcing_sandbox.kubeconfig_path, tmp_path / "kube-cache")
+    kubectl("apply", "-k", str(MANIFESTS))
+    if not grant_finalizers:
+        path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/destinations-operator"
+        role = sandbox_api.get(path).json()
+        role["rules"] = [
+            r for r in role["rules"] if "destinationjobs/finalizers" not in r.get("resources", [])
+        ]
+        assert sandbox_api.put(path, role).status_code == 200
+    kubectl("create", "namespace", "marketing")
+    kubeconfig = _service_account_kubeconfig(enforcing_sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
+    operator.start()
+    try:
+        if grant_finalizers:
+            status = _run_one_job(enforcing_sandbox, sandbox_api, kubectl, provider, "marketing")
+            assert status["phase"] == "Sleeping"
+            assert _refusals(enforcing_sandbox) == []
+        else:
+            with pytest.raises(AssertionError, match="timed out waiting for a successful run"):
+                _run_one_job(enforcing_sandbox, sandbox_api, kubectl, provider, "marketing", timeout=20)
+            wait_until(
+                lambda: "create pods/ marketing/" in _refusals(enforcing_sandbox),
+                timeout=30,
+                message=f"the sync pod to be refused; operator log:\n{operator.log[-3000:]}",
+            )
+    finally:
+        operator.stop()
+        sandbox_api.close()

@@ -73,6 +73,12 @@ namespace. Together they are exactly the rules of manifests/base/rbac.yaml (test
 - apiGroups: [destinations.dev]
   resources: [destinationjobs/status, authorizations/status]
   verbs: [patch]
+# Sync pods' ownerReferences set blockOwnerDeletion (a foreground delete of a job waits for its pods);
+# where the API server enforces owner-reference permissions (OwnerReferencesPermissionEnforcement, on
+# by default in OpenShift) that needs update on the job's finalizers. Checked by admission, never called.
+- apiGroups: [destinations.dev]
+  resources: [destinationjobs/finalizers]
+  verbs: [update]
 # Sync pods: one per run, read for their result (and on restart), deleted by history limits.
 - apiGroups: [""]
   resources: [pods]
