@@ -258,7 +258,8 @@ class WarehouseEndpoint(ApiModel):
     query: str | None = Field(default=None, min_length=1)
     """A SELECT statement; only for sources."""
     key: list[str] = Field(default=["email"], min_length=1)
-    """The column(s) identifying a record: the upsert key of a sink, the membership key for mirror mode."""
+    """The column(s) identifying a record: the upsert key of a sink, the key a source's rejected records
+    are shown and kept under. Mirror mode compares members by the provider's identities, not by it."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
         if (self.table is None) == (self.query is None):
