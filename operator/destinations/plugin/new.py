@@ -64,7 +64,8 @@ class Prompter:
     def __init__(self, interactive: bool) -> None:
         self.interactive = interactive
 
-    def _given(self, flag: str, given: str, check: Check | None) -> str:
+    def checked(self, flag: str, given: str, check: Check | None) -> str:
+        """A flag's value, checked like the question's answer; `UsageError` naming the flag otherwise."""
         problem = check(given) if check else None
         if problem:
             raise UsageError(f"{flag} {given!r}: {problem}")
@@ -112,7 +113,7 @@ class Prompter:
     ) -> str:
         """Free text; an empty answer takes `default` (when there is one)."""
         if given is not None:
-            return self._given(flag, given, check)
+            return self.checked(flag, given, check)
         if not self.interactive:
             if default is not None:
                 return default
@@ -470,7 +471,7 @@ class Wizard:
                 return str(error)
 
         if given is not None:
-            return parse_value(self.ask._given(flag, given, check), schema)
+            return parse_value(self.ask.checked(flag, given, check), schema)
         if not self.ask.interactive:
             if required:
                 raise UsageError(f"config field {alias} is required: pass --set {alias}=VALUE")
@@ -575,7 +576,7 @@ class Wizard:
     def schedule(self, provider: Provider) -> Json | None:
         default_text = describe_schedule(provider.default_schedule)
         if self.args.schedule is not None:
-            self.ask._given("--schedule", self.args.schedule, check_schedule)
+            self.ask.checked("--schedule", self.args.schedule, check_schedule)
             return parse_schedule(self.args.schedule)
         if not self.ask.interactive:
             return None

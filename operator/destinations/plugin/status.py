@@ -24,7 +24,6 @@ from rich.text import Text
 from destinations.plugin.errors import NotFound, PermissionDenied
 from destinations.plugin.output import STYLES, age, counts, dump, parse_time, relative, styled, table
 from destinations.providers.catalog import load_catalog
-from destinations.providers.commands import describe_schedule
 
 if TYPE_CHECKING:
     from destinations.plugin.main import Session
@@ -340,6 +339,3 @@ def render_list(session: Session, jobs: list[Json], all_namespaces: bool) -> Non
         )
         rows.append(row)
     table(session.console, header, rows, styled_columns=(header.index("STATUS"),))
-
-
-__all__ = ["describe", "describe_schedule", "mask", "render", "summarize"]
