@@ -140,6 +140,7 @@ CLUSTER = {
 }
 
 _UNINSTALL = "deletes everything: an uninstall step for a real cluster"
+_TEST_SUITE = "runs part of the test suite, which make test runs whole"
 _SHIPPING = "needs a real cluster; tests/shipping renders and applies the same chart and kustomizations"
 _PLUGIN = "tests/operator/test_plugin.py and tests/plugin/ run this plugin command on their own jobs"
 ELSEWHERE = {
@@ -157,6 +158,19 @@ ELSEWHERE = {
     "kubectl destinations logs export --run 1": _PLUGIN,
     "make demo": "runs `destinations demo` until Ctrl-C; tests/demo runs the demo in --until-ready mode",
     "make test": "is the test suite itself (what CI runs through .ci/run)",
+    'export KUBEBUILDER_ASSETS="$(setup-envtest use -p path 1.36.x)"': (
+        "needs setup-envtest, which is not installed here; tests/sandbox/test_real_control_plane.py "
+        "checks that KUBEBUILDER_ASSETS is honoured"
+    ),
+    ".venv/bin/pytest tests/operator/test_sync.py": _TEST_SUITE,
+    "DESTINATIONS_CONTROL_PLANES=real .venv/bin/pytest tests/operator/test_sync.py": _TEST_SUITE,
+    "DESTINATIONS_CONTROL_PLANES=embedded,real .venv/bin/pytest tests/sandbox": _TEST_SUITE,
+    ".venv/bin/destinations sandbox --control-plane real --kubeconfig /tmp/real.kubeconfig": (
+        "runs until Ctrl-C; tests/sandbox/test_command.py runs it on the real control plane"
+    ),
+    "kubectl --kubeconfig /tmp/real.kubeconfig get nodes": (
+        "needs the sandbox above; tests/sandbox/test_command.py gets the nodes of its own"
+    ),
     "helm install destinations-operator ./helm/destinations-operator --namespace destinations-system "
     "--create-namespace": _SHIPPING,
     "kubectl -n destinations-system rollout status deployment/destinations-operator": _SHIPPING,
