@@ -524,13 +524,14 @@ def _capability_problems(provider: Provider, spec: Mapping[str, Any]) -> list[Pr
             )
         else:
             problems.extend(validate_job_config(provider, JobType(job_type), spec.get("config", {})))
-    if spec.get("mode") == SyncMode.MIRROR.value and not provider.supports_mirror:
+    mode = spec.get("mode")
+    if mode in {m.value for m in SyncMode} and SyncMode(mode) not in provider.modes:
         problems.append(
             Problem(
                 "spec.mode",
-                f"is not supported by provider {provider.key!r}: it cannot remove members, so it "
-                f"supports only: {SyncMode.UPSERT.value}",
-                display_value(spec.get("mode")),
+                f"is not supported by provider {provider.key!r}; it supports: "
+                f"{', '.join(m.value for m in provider.modes)}",
+                display_value(mode),
             )
         )
     return problems

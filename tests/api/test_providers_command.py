@@ -14,7 +14,7 @@ from destinations.providers.catalog import load_catalog
 def test_table_has_one_row_per_provider_under_the_catalog_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["providers"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["KEY", "NAME", "JOB", "TYPES", "AUTH", "METHODS", "DEFAULT", "SCHEDULE"]
+    assert header.split() == ["KEY", "NAME", "JOB", "TYPES", "AUTH", "METHODS", "MODES", "DEFAULT", "SCHEDULE"]
     assert [row.split()[0] for row in rows] == list(load_catalog())
 
 
@@ -25,7 +25,16 @@ def test_table_shows_job_types_auth_methods_and_the_default_schedule(
     mailchimp = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mailchimp"))
     assert "import,export" in mailchimp
     assert "apiKey,oauth2" in mailchimp
+    assert "upsert,mirror,insert,update" in mailchimp
     assert mailchimp.endswith("every 6h")
+
+
+def test_yaml_output_lists_each_providers_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["providers", "-o", "yaml"]) == 0
+    entries = {entry["key"]: entry for entry in yaml.safe_load(capsys.readouterr().out)}
+    assert entries["mailchimp"]["modes"] == ["upsert", "mirror", "insert", "update"]
+    assert entries["facebook"]["modes"] == ["upsert", "mirror"]
+    assert entries["webhook"]["modes"] == ["upsert"]
 
 
 def test_yaml_output_carries_each_job_types_config_schema(capsys: pytest.CaptureFixture[str]) -> None:

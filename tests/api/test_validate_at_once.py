@@ -194,15 +194,41 @@ def test_an_authorization_reports_its_method_and_its_secret_together() -> None:
 # ------------------------------------------------------------------------- provider capabilities
 
 
-MIRROR_ON_WEBHOOK = (
-    "spec.mode: is not supported by provider 'webhook': it cannot remove members, so it supports only: "
-    'upsert (got "mirror")'
-)
+MIRROR_ON_WEBHOOK = "spec.mode: is not supported by provider 'webhook'; it supports: upsert (got \"mirror\")"
 
 
 def test_mirror_mode_on_a_provider_without_it_is_refused_by_validate() -> None:
     warehouse = {"warehouse": {"connectionSecretRef": {"name": "dsn", "key": "url"}, "table": "users"}}
     assert _strings(validate_job_spec(_spec(mode="mirror", source=warehouse), "team")) == [MIRROR_ON_WEBHOOK]
+
+
+@pytest.mark.parametrize(
+    ("provider", "mode", "supported"),
+    [
+        ("webhook", "insert", "upsert"),
+        ("webhook", "update", "upsert"),
+        ("facebook", "insert", "upsert, mirror"),
+        ("facebook", "update", "upsert, mirror"),
+    ],
+)
+def test_a_mode_the_provider_lacks_is_refused_naming_the_modes_it_has(
+    provider: str, mode: str, supported: str
+) -> None:
+    problems = validate_job_spec(_spec(provider=provider, mode=mode), "team")
+    assert [str(p) for p in problems if p.path == "spec.mode"] == [
+        f'spec.mode: is not supported by provider {provider!r}; it supports: {supported} (got "{mode}")'
+    ]
+
+
+@pytest.mark.parametrize("mode", ["insert", "update"])
+def test_insert_and_update_on_mailchimp_are_not_refused_for_their_mode(mode: str) -> None:
+    problems = validate_job_spec(_spec(provider="mailchimp", mode=mode), "team")
+    assert [p for p in problems if p.path == "spec.mode"] == []
+
+
+def test_insert_mode_applies_to_export_jobs_only() -> None:
+    spec = _spec(provider="mailchimp", mode="insert", type="import")
+    assert "spec.mode: mode insert applies to export jobs only" in _strings(validate_job_spec(spec, "team"))
 
 
 def test_mirror_mode_on_a_provider_without_it_is_refused_by_admission() -> None:

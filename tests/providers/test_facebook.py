@@ -217,11 +217,20 @@ def test_invalid_entries_are_omitted(http: HttpClientFactory) -> None:
     assert "invalid email" in ctx.counts.omission_samples[0]
 
 
-def test_records_without_identifiers_are_omitted_locally(http: HttpClientFactory) -> None:
+def test_records_without_identifiers_are_invalid_apart_from_those_meta_refuses(
+    http: HttpClientFactory,
+) -> None:
     with FakeServer(Audience()) as server:
         ctx = context(server, http)
         run(provider.export(ctx, batches_of([{"email": "   "}, *people(1)])))
-    assert (ctx.counts.added, ctx.counts.omitted) == (1, 1)
+    assert (ctx.counts.added, ctx.counts.omitted, ctx.counts.invalid) == (1, 0, 1)
+
+
+def test_facebook_declares_upsert_and_mirror_only() -> None:
+    """Meta's users endpoint adds or removes hashed identifiers and never says whether a user was in the
+    audience already (num_received, num_invalid_entries), so insert and update cannot be honoured:
+    https://developers.facebook.com/docs/marketing-api/audiences/guides/custom-audiences/"""
+    assert [m.value for m in provider.modes] == ["upsert", "mirror"]
 
 
 def test_removal_uses_delete_on_the_same_path(http: HttpClientFactory) -> None:

@@ -6,6 +6,10 @@
 - List members (`GET /lists/{list_id}/members`, `count` ≤ 1000 and `offset`, `total_items`):
   https://mailchimp.com/developer/marketing/api/list-members/list-members-info/
 - Ping (`GET /ping`, `health_status`): https://mailchimp.com/developer/marketing/api/ping/
+- Update list member (`PATCH /lists/{list_id}/members/{subscriber_hash}`: an existing member only, 404
+  "Resource Not Found" for an address that is not one) and Get list info (`GET /lists/{list_id}`):
+  https://mailchimp.com/developer/marketing/api/list-members/update-list-member/ and
+  https://mailchimp.com/developer/marketing/api/lists/get-list-info/
 - Authentication (basic auth with any user name and the API key; data center from the key's suffix)
   and the limit of 10 simultaneous connections:
   https://mailchimp.com/developer/marketing/docs/fundamentals/
@@ -84,12 +88,16 @@ class Audience:
             return Response(200, {"health_status": "Everything's Chimpy!"})
         if request.method == "POST" and request.path == "/3.0/lists/abc123":
             return self._batch(request.json())
+        if request.method == "GET" and request.path == "/3.0/lists/abc123":
+            return Response(200, {"id": "abc123"})
         if request.method == "GET" and request.path == "/3.0/lists/abc123/members":
             return self._page(int(request.query["count"]), int(request.query["offset"]))
         parts = request.path.split("/")
         if parts[:5] == ["", "3.0", "lists", "abc123", "members"] and len(parts) >= 6:
             if request.method == "PUT" and len(parts) == 6:
                 return self._put(parts[5], request.json())
+            if request.method == "PATCH" and len(parts) == 6:
+                return self._patch(parts[5], request.json())
             if request.method == "POST" and parts[6:] == ["tags"]:
                 return self._tag(parts[5], request.json())
         return problem(404, "Resource Not Found", "The requested resource could not be found.")
@@ -170,6 +178,20 @@ class Audience:
                 self.members[key] = body["status"]
             self.merge_fields[key].update(body.get("merge_fields", {}))
             return Response(200, {"email_address": email, "status": self.members[key]})
+
+    def _patch(self, subscriber_hash: str, body: dict[str, Any]) -> Response:
+        with self._lock:
+            key = next(
+                (k for k in self.members if hashlib.md5(k.encode()).hexdigest() == subscriber_hash), None
+            )
+            if key is None:
+                return problem(404, "Resource Not Found", "The requested resource could not be found.")
+            if "status" in body:
+                if not self._may_change(key, body["status"]):
+                    return problem(400, "Member In Compliance State", COMPLIANCE.format(email=key))
+                self.members[key] = body["status"]
+            self.merge_fields[key].update(body.get("merge_fields", {}))
+            return Response(200, {"email_address": key, "status": self.members[key]})
 
     def _tag(self, subscriber_hash: str, body: dict[str, Any]) -> Response:
         with self._lock:
@@ -286,7 +308,10 @@ def test_existing_members_keep_their_subscription_status(http: HttpClientFactory
     }
     assert audience.merge_fields["unsub@example.com"] == {"FNAME": "Unsub"}
     assert (ctx.counts.added, ctx.counts.updated, ctx.counts.omitted) == (1, 6, 1)
-    assert "erased@example.com: erased@example.com was permanently deleted" in ctx.counts.omission_samples[0]
+    assert (
+        "erased@example.com: ERROR_GENERIC: erased@example.com was permanently deleted"
+        in (ctx.counts.omission_samples[0])
+    )
     puts = [r for r in server.requests if r.method == "PUT"]
     assert all("status" not in r.json() and r.json()["status_if_new"] == "subscribed" for r in puts)
     assert len(puts) == 6
@@ -359,11 +384,68 @@ def test_per_member_errors_are_omitted_with_sample_reasons(http: HttpClientFacto
     assert "looks fake or invalid" in ctx.counts.omission_samples[0]
 
 
-def test_records_without_email_are_omitted_locally(http: HttpClientFactory) -> None:
+def test_records_without_email_are_invalid_and_never_sent(http: HttpClientFactory) -> None:
     with FakeServer(Audience()) as server:
         ctx = context(server, http)
         run(provider.export(ctx, batches_of([{"name": "no email"}, *records(1)])))
-    assert (ctx.counts.added, ctx.counts.omitted) == (1, 1)
+    assert (ctx.counts.added, ctx.counts.omitted, ctx.counts.invalid) == (1, 0, 1)
+    assert [m["email_address"] for m in server.requests[0].json()["members"]] == ["m00000@example.com"]
+
+
+def test_a_refused_member_is_kept_under_its_key_with_code_and_message_and_no_other_value(
+    http: HttpClientFactory,
+) -> None:
+    with FakeServer(Audience(forgotten={"gone@example.com"})) as server:
+        ctx = context(server, http, mergeFields={"FNAME": "first_name"})
+        run(provider.export(ctx, batches_of([{"email": "gone@example.com", "first_name": "Gwendolyn"}])))
+    assert ctx.counts.rejected == {
+        "gone@example.com": "ERROR_GENERIC: gone@example.com was permanently deleted and cannot be "
+        "re-imported."
+    }
+    assert ctx.counts.omitted == 1
+
+
+def test_insert_mode_creates_new_members_and_leaves_existing_ones_untouched(http: HttpClientFactory) -> None:
+    audience = Audience({"m00000@example.com": "unsubscribed"})
+    audience.merge_fields["m00000@example.com"] = {"FNAME": "Old"}
+    with FakeServer(audience) as server:
+        ctx = context(server, http, mode=SyncMode.INSERT, mergeFields={"FNAME": "first_name"}, tags=["crm"])
+        run(provider.export(ctx, batches_of(records(3))))
+    assert (ctx.counts.added, ctx.counts.updated, ctx.counts.skipped) == (2, 0, 1)
+    assert audience.merge_fields["m00000@example.com"] == {"FNAME": "Old"}
+    assert audience.tags["m00000@example.com"] == set()
+    assert audience.members["m00001@example.com"] == "subscribed"
+    assert [r.method for r in server.requests] == ["POST"]
+
+
+def test_update_mode_updates_existing_members_and_creates_nobody(http: HttpClientFactory) -> None:
+    audience = Audience({"m00000@example.com": "unsubscribed", "m00002@example.com": "subscribed"})
+    with FakeServer(audience) as server:
+        ctx = context(server, http, mode=SyncMode.UPDATE, mergeFields={"FNAME": "first_name"})
+        run(provider.export(ctx, batches_of(records(3))))
+    assert (ctx.counts.added, ctx.counts.updated, ctx.counts.skipped) == (0, 2, 1)
+    assert audience.members == {"m00000@example.com": "unsubscribed", "m00002@example.com": "subscribed"}
+    assert audience.merge_fields["m00000@example.com"] == {"FNAME": "F0"}
+    patches = [r for r in server.requests if r.method == "PATCH"]
+    assert len(patches) == 3 and all(
+        "status" not in r.json() and "status_if_new" not in r.json() for r in patches
+    )
+    assert not [r for r in server.requests if r.method in ("POST", "PUT")]
+
+
+def test_update_mode_on_an_unknown_audience_fails_before_sending_anyone(http: HttpClientFactory) -> None:
+    with FakeServer(Audience()) as server, pytest.raises(ProviderError, match="no audience 'nope'"):
+        run(
+            provider.export(
+                context(server, http, mode=SyncMode.UPDATE, listId="nope"), batches_of(records(2))
+            )
+        )
+    assert [r.method for r in server.requests] == ["GET"]
+
+
+def test_mailchimp_declares_all_four_modes() -> None:
+    assert [m.value for m in provider.modes] == ["upsert", "mirror", "insert", "update"]
+    assert provider.supports_mirror
 
 
 def test_at_most_ten_batches_are_in_flight(http: HttpClientFactory) -> None:

@@ -133,10 +133,15 @@ def missing_secret_keys(method: AuthMethod, values: Mapping[str, str]) -> list[s
 
 
 class SyncMode(StrEnum):
-    """How an export treats records that left the source."""
+    """What an export does with members: create and update (`upsert`), also remove those that left
+    the source (`mirror`), only create (`insert`: existing members are left untouched) or only update
+    (`update`: unknown members are skipped). Each provider declares the modes it supports
+    (`kubectl destinations providers`, docs/providers.md)."""
 
     UPSERT = "upsert"
     MIRROR = "mirror"
+    INSERT = "insert"
+    UPDATE = "update"
 
 
 class Phase(StrEnum):
@@ -258,8 +263,7 @@ class WarehouseEndpoint(ApiModel):
     query: str | None = Field(default=None, min_length=1)
     """A SELECT statement; only for sources."""
     key: list[str] = Field(default=["email"], min_length=1)
-    """The column(s) identifying a record: the upsert key of a sink, the key a source's rejected records
-    are shown and kept under. Mirror mode compares members by the provider's identities, not by it."""
+    """The column(s) identifying a record: the upsert key of a sink, the membership key for mirror mode."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
         if (self.table is None) == (self.query is None):
@@ -549,7 +553,15 @@ class DestinationJobSpec(ApiModel):
     """Where records go (import and enrichment jobs)."""
     mode: SyncMode = SyncMode.UPSERT
     """`upsert` sends current records; `mirror` also removes members that left since the last successful
-    run (needs a warehouse source, which keeps the membership bookkeeping)."""
+    run (needs a warehouse source, which keeps the membership bookkeeping); `insert` only creates members
+    (existing ones are left untouched, counted as skipped); `update` only updates existing members
+    (unknown ones are skipped, counted). Only modes the provider declares are accepted; export jobs only."""
+    retry_rejected: bool = True
+    """Records the provider refused one by one are kept with their reasons in the bookkeeping of a
+    warehouse source and sent first on the next run; URL and file sources keep no bookkeeping
+    (docs/concepts.md#rejected-records)."""
+    retry_rejected_attempts: int = Field(default=5, ge=1, le=100)
+    """A record refused this many runs in a row stops being retried first; it stays listed with its reason."""
     mirror: MirrorSettings | None = None
     """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     schedule: Schedule | None = None
@@ -587,6 +599,8 @@ class DestinationJobSpec(ApiModel):
             problems.append(
                 ("sink.warehouse", "sink.warehouse needs a table; a query only works as a source")
             )
+        if self.mode in (SyncMode.INSERT, SyncMode.UPDATE) and self.type != JobType.EXPORT:
+            problems.append(("mode", f"mode {self.mode.value} applies to export jobs only"))
         if self.mode == SyncMode.MIRROR:
             if self.type != JobType.EXPORT:
                 problems.append(("mode", "mode mirror applies to export jobs only"))
@@ -610,8 +624,35 @@ class RecordCounts(StatusModel):
     updated: int = 0
     removed: int = 0
     omitted: int = 0
-    """Rejected one by one by the provider (bad email, …); they do not fail the run."""
+    """Refused one by one by the provider (its error code and message in `rejections`); they do not
+    fail the run."""
     failed: int = 0
+    invalid: int | None = None
+    """Dropped before sending because the provider could not take them (no email, a phone number that
+    does not parse); absent when none."""
+    skipped: int | None = None
+    """Left alone on purpose: existing members in mode `insert`, unknown members in mode `update`;
+    absent when none."""
+    retried: int | None = None
+    """Records refused by earlier runs and sent first this run (`spec.retryRejected`); absent when none."""
+    accepted: int | None = None
+    """Of the retried records, those the provider took this time; absent when none."""
+    given_up: int | None = None
+    """Records refused `spec.retryRejectedAttempts` runs in a row this run: no longer retried first;
+    absent when none."""
+
+
+class Rejection(StatusModel):
+    """A record the provider refused: its key and the provider's reason, never other field values."""
+
+    key: str
+    """The record's key (the warehouse source's `key` columns, else its email or first identifier)."""
+    reason: str
+    """The provider's error code and message, values of the record's other fields masked."""
+
+
+#: At most this many rejections are shown in `status.lastRun.rejections`.
+MAX_REJECTION_SAMPLES = 10
 
 
 class CurrentRun(StatusModel):
@@ -627,6 +668,8 @@ class LastRun(StatusModel):
     finished_at: str
     records: RecordCounts = RecordCounts()
     message: str = ""
+    rejections: list[Rejection] | None = Field(default=None, max_length=MAX_REJECTION_SAMPLES)
+    """Up to 10 records the provider refused in this run: key and reason."""
 
 
 class RunTotals(StatusModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from destinations.api.models import RecordCounts, RunResult, StatusModel
+from destinations.api.models import MAX_REJECTION_SAMPLES, RecordCounts, Rejection, RunResult, StatusModel
 
 #: The environment variable carrying the job description (JSON of `RunRequest`); never credentials.
 JOB_ENVIRONMENT_VARIABLE = "DESTINATIONS_JOB"
@@ -64,6 +64,8 @@ class RunReport(StatusModel):
     message: str = ""
     retry_after_seconds: float | None = None
     """For `rate_limited`: when the provider allows the next call."""
+    rejections: list[Rejection] | None = Field(default=None, max_length=MAX_REJECTION_SAMPLES)
+    """Up to 10 records the provider refused: key and reason (the provider's code and message)."""
     rotated_credentials: str | None = None
     """Secret keys the provider rotated during the run (an OAuth2 refreshToken), sealed so that only a
     reader of the Authorization's Secret can open them; the operator writes them back into the Secret

@@ -24,7 +24,15 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from destinations.api.models import AuthMethod, JobType, RecordCounts, Schedule, SyncMode
+from destinations.api.models import (
+    MAX_REJECTION_SAMPLES,
+    AuthMethod,
+    JobType,
+    RecordCounts,
+    Rejection,
+    Schedule,
+    SyncMode,
+)
 from destinations.providers._http import HttpClientFactory
 from destinations.providers._oauth import RotatedCredentials
 from destinations.providers.errors import ConfigurationError
@@ -93,13 +101,45 @@ class RecordCounter:
     failure_samples: list[str] = field(default_factory=list)
     """A few reasons for failed records (unreadable in the source, refused by the sink)."""
 
+    invalid: int = 0
+    skipped: int = 0
+    retried: int = 0
+    accepted: int = 0
+    given_up: int = 0
+    record_key: Callable[[Record], str | None] = field(default=lambda record: default_record_key(record))
+    """The key a rejected record is kept and shown under (the worker sets the source's key columns)."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Key → reason of the records the provider refused this run (at most MAX_KEPT_REJECTIONS)."""
+
     MAX_SAMPLES: ClassVar[int] = 5
+    MAX_KEPT_REJECTIONS: ClassVar[int] = 100_000
 
     def omit(self, count: int = 1, reason: str | None = None) -> None:
-        """Count records rejected one by one; they never fail the run."""
+        """Count records rejected one by one that cannot be named (prefer `reject`); never fails the run."""
         self.omitted += count
         if reason and len(self.omission_samples) < self.MAX_SAMPLES:
             self.omission_samples.append(reason[:200])
+
+    def reject(self, record: Record, message: str, code: str | None = None) -> None:
+        """Count a record the provider refused, and keep its key with the reason (`code: message`)
+        for the run's rejections and the bookkeeping that retries it. Values of the record's other
+        fields are masked in the reason: only the key may be shown (status, Events)."""
+        key = self.record_key(record)
+        reason = mask_record_values(f"{code}: {message}" if code else message, record, keep=key)[:200]
+        self.omit(1, f"{key}: {reason}" if key else reason)
+        if key is not None and len(self.rejected) < self.MAX_KEPT_REJECTIONS:
+            self.rejected[key] = reason
+
+    def discard(self, count: int = 1, reason: str | None = None) -> None:
+        """Count records dropped before sending because the provider could not take them (no email, a
+        phone that does not parse): `invalid`, apart from what the provider refused."""
+        self.invalid += count
+        if reason and len(self.omission_samples) < self.MAX_SAMPLES:
+            self.omission_samples.append(reason[:200])
+
+    def skip(self, count: int = 1) -> None:
+        """Count members left alone on purpose (existing ones in mode insert, unknown ones in update)."""
+        self.skipped += count
 
     def fail(self, count: int = 1, reason: str | None = None) -> None:
         """Count records the worker could not read or write; they do not fail the run either."""
@@ -115,7 +155,36 @@ class RecordCounter:
             removed=self.removed,
             omitted=self.omitted,
             failed=self.failed,
+            invalid=self.invalid or None,
+            skipped=self.skipped or None,
+            retried=self.retried or None,
+            accepted=self.accepted or None,
+            given_up=self.given_up or None,
         )
+
+    def rejection_samples(self) -> list[Rejection]:
+        """The first MAX_REJECTION_SAMPLES rejections (key, reason) for `status.lastRun.rejections`."""
+        return [
+            Rejection(key=key[:100], reason=reason)
+            for key, reason in list(self.rejected.items())[:MAX_REJECTION_SAMPLES]
+        ]
+
+
+def default_record_key(record: Record) -> str | None:
+    """A record's key where the source names none: its `email`, trimmed (None without one)."""
+    value = record.get("email")
+    return str(value).strip() or None if value is not None else None
+
+
+def mask_record_values(text: str, record: Record, keep: str | None = None) -> str:
+    """`text` with the record's field values (3 characters or more, other than `keep`) replaced by `***`,
+    so a provider's message echoing a phone number or a name shows nothing but the key."""
+    if keep:
+        return keep.join(mask_record_values(part, record) for part in text.split(keep))
+    values = {str(v).strip() for v in record.values() if v is not None and not isinstance(v, bool)}
+    for value in sorted((v for v in values if len(v) >= 3), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 def _ignore_log(event: str, /, **fields: Any) -> None:
@@ -172,7 +241,20 @@ class Provider(abc.ABC):
     # ----------------------------------------------------------------------------------------- sync code
 
     supports_mirror: ClassVar[bool] = False
-    """Whether `remove` is implemented, i.e. mirror mode works for exports."""
+    """Whether `remove` is implemented, i.e. mirror mode works for exports (kept in step with `modes`)."""
+
+    modes: ClassVar[tuple[SyncMode, ...]] = (SyncMode.UPSERT,)
+    """The export modes the provider supports (`spec.mode`), in catalog order. A provider that declares
+    none gets `upsert`, plus `mirror` when it sets `supports_mirror`. `export` reads `context.mode`:
+    `insert` must leave existing members untouched and `update` must not create members, each counting
+    what it left alone with `context.counts.skip()`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "modes" in cls.__dict__:
+            cls.supports_mirror = SyncMode.MIRROR in cls.modes
+        elif cls.supports_mirror and SyncMode.MIRROR not in cls.modes:
+            cls.modes = (*cls.modes, SyncMode.MIRROR)
 
     def identity_fields(self, config: ProviderConfig) -> tuple[str, ...]:
         """Record fields `remove` needs to identify a member (kept in the mirror bookkeeping)."""

@@ -19,7 +19,7 @@ from destinations.api.models import Schedule
 from destinations.providers.base import Provider
 from destinations.providers.catalog import load_catalog
 
-COLUMNS = ("KEY", "NAME", "JOB TYPES", "AUTH METHODS", "DEFAULT SCHEDULE")
+COLUMNS = ("KEY", "NAME", "JOB TYPES", "AUTH METHODS", "MODES", "DEFAULT SCHEDULE")
 
 
 def describe_schedule(schedule: Schedule) -> str:
@@ -40,6 +40,7 @@ def catalog_entry(provider: Provider) -> dict[str, Any]:
         "documentationUrl": provider.documentation_url,
         "jobTypes": [job_type.value for job_type in provider.job_types],
         "authMethods": [method.value for method in provider.auth_methods],
+        "modes": [mode.value for mode in provider.modes],
         "defaultSchedule": provider.default_schedule.to_manifest(),
     }
     if provider.min_interval is not None:
@@ -61,6 +62,7 @@ def render_table(catalog: Mapping[str, Provider]) -> str:
                 provider.display_name,
                 ",".join(job_type.value for job_type in provider.job_types),
                 ",".join(method.value for method in provider.auth_methods),
+                ",".join(mode.value for mode in provider.modes),
                 describe_schedule(provider.default_schedule),
             )
         )

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._http import ProviderHttpClient, probe
 from destinations.providers._records import json_object, text_field
@@ -243,7 +243,9 @@ class FacebookProvider(Provider):
     config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
     default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
     min_interval = MIN_INTERVAL
-    supports_mirror: ClassVar[bool] = True
+    modes: ClassVar[tuple[SyncMode, ...]] = (SyncMode.UPSERT, SyncMode.MIRROR)
+    """No insert or update: Meta matches hashed identifiers and never says whether a user was in the
+    audience before, so neither "create only" nor "update only" can be honoured."""
 
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
         def check() -> str:
@@ -339,8 +341,8 @@ class FacebookProvider(Provider):
         async for batch in batches:
             for record in batch:
                 row = user_row(config.identifiers, record, config.default_phone_region)
-                if row is None:
-                    context.counts.omit(
+                if row is None:  # invalid: never sent (Meta's own refusals are counted as omitted)
+                    context.counts.discard(
                         1, f"a record has none of the fields {sorted(config.identifiers.values())}"
                     )
                     continue

@@ -23,6 +23,14 @@ https://mailchimp.com/developer/marketing/api/list-members/ and the batch endpoi
   `Jane.Doe@Example.com` and ` jane.doe@example.com` are one member, in mirror bookkeeping too.
 - Mirror mode unsubscribes members that left the source (batch subscribe with status `unsubscribed`
   and `update_existing: true`; Mailchimp keeps their history).
+- Insert mode does step 1 only: members already in the audience are skipped (counted), untouched.
+- Update mode creates nobody: the audience is checked once (`GET /lists/{list_id}`), then each member
+  is changed with "Update list member" (`PATCH /lists/{list_id}/members/{subscriber_hash}`, merge
+  fields, then tags); a 404 means the address is not in the audience, which is skipped (counted).
+  https://mailchimp.com/developer/marketing/api/list-members/update-list-member/
+- A member the batch call refuses (`errors[]`) or a per-member call answers 4xx is a rejection with
+  Mailchimp's `error_code` (or the HTTP status) and message; a record without an email address is
+  invalid (never sent).
 - Import: `GET /lists/{list_id}/members` paged with `count`/`offset`.
 - Credential check: `GET /ping`.
 """
@@ -37,7 +45,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field
 
-from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
@@ -150,7 +158,12 @@ class MailchimpProvider(Provider):
     auth_methods: ClassVar[tuple[AuthMethod, ...]] = AUTH_METHODS
     config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
     default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
-    supports_mirror: ClassVar[bool] = True
+    modes: ClassVar[tuple[SyncMode, ...]] = (
+        SyncMode.UPSERT,
+        SyncMode.MIRROR,
+        SyncMode.INSERT,
+        SyncMode.UPDATE,
+    )
 
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
         def check() -> str:
@@ -212,44 +225,63 @@ class MailchimpProvider(Provider):
 
         async with self._client(context) as client:
             connections = asyncio.Semaphore(MAX_CONNECTIONS)
+            mode = context.mode
 
-            async def update_existing(member: dict[str, Any]) -> None:
+            async def update_existing(member: dict[str, Any], record: Record) -> None:
                 email = member["email_address"]
                 path = f"/lists/{list_id}/members/{subscriber_hash(email)}"
-                body: dict[str, Any] = {"email_address": email, "status_if_new": config.status_if_new}
+                body: dict[str, Any] = {"email_address": email}
+                if mode != SyncMode.UPDATE:
+                    body["status_if_new"] = config.status_if_new
                 if "merge_fields" in member:
                     body["merge_fields"] = member["merge_fields"]
                 async with connections:
-                    response = await client.request("PUT", path, json=body)
+                    response = await client.request(
+                        "PATCH" if mode == SyncMode.UPDATE else "PUT", path, json=body
+                    )
                     if response.is_success and config.tags:
                         tags = [{"name": tag, "status": "active"} for tag in config.tags]
                         response = await client.request("POST", f"{path}/tags", json={"tags": tags})
-                if response.status_code == 404:
+                if response.status_code == 404 and mode == SyncMode.UPDATE:
+                    counts.skip()  # the audience exists (checked first): the address is not a member
+                elif response.status_code == 404:
                     raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")
-                if response.is_success:
+                elif response.is_success:
                     counts.updated += 1
                 elif 400 <= response.status_code < 500:
-                    counts.omit(1, f"{email}: {describe_problem(response)}")
+                    counts.reject(record, describe_problem(response), code=f"HTTP {response.status_code}")
                 else:
                     raise ProviderError(
                         f"Mailchimp refused to update a member (HTTP {response.status_code}): "
                         f"{describe_problem(response)}"
                     )
 
-            async def send(members: list[dict[str, Any]]) -> None:
+            async def send(pairs: list[tuple[dict[str, Any], Record]]) -> None:
+                members = [member for member, _ in pairs]
+                if mode == SyncMode.UPDATE:
+                    await asyncio.gather(*(update_existing(member, record) for member, record in pairs))
+                    context.log("batch_sent", members=len(members))
+                    return
                 async with connections:
                     body = await self._batch(client, list_id, members, update_existing=False)
                 created, _, errors = _batch_outcome(body)
                 counts.added += created
-                existing = {member["email_address"].strip().lower(): member for member in members}
+                sent = {member["email_address"].strip().lower(): (member, record) for member, record in pairs}
                 to_update = []
                 for error in errors:
-                    email = str(error.get("email_address", "?"))
-                    if error.get("error_code") == CONTACT_EXISTS and email.strip().lower() in existing:
-                        to_update.append(existing[email.strip().lower()])
+                    email = str(error.get("email_address", "?")).strip().lower()
+                    if error.get("error_code") == CONTACT_EXISTS and email in sent:
+                        to_update.append(sent[email])
+                    elif email in sent:
+                        counts.reject(
+                            sent[email][1], str(error.get("error", "rejected")), code=error.get("error_code")
+                        )
                     else:
                         counts.omit(1, f"{email}: {error.get('error', 'rejected')}")
-                await asyncio.gather(*(update_existing(member) for member in to_update))
+                if mode == SyncMode.INSERT:
+                    counts.skip(len(to_update))  # insert mode leaves existing members untouched
+                else:
+                    await asyncio.gather(*(update_existing(member, record) for member, record in to_update))
                 context.log(
                     "batch_sent",
                     members=len(members),
@@ -258,8 +290,21 @@ class MailchimpProvider(Provider):
                     errors=len(errors) - len(to_update),
                 )
 
+            if mode == SyncMode.UPDATE:
+                await self._audience_exists(client, list_id)
             await for_each_concurrently(
                 rebatch(_members(batches, member, counts), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send
+            )
+
+    async def _audience_exists(self, client: ProviderHttpClient, list_id: str) -> None:
+        """Update mode: a 404 to a member must mean "not a member", so check the audience first."""
+        response = await client.request("GET", f"/lists/{list_id}", params={"fields": "id"})
+        if response.status_code == 404:
+            raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")
+        if not response.is_success:
+            raise ProviderError(
+                f"Mailchimp answered HTTP {response.status_code} for audience {list_id!r}: "
+                f"{describe_problem(response)}"
             )
 
     async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
@@ -274,7 +319,8 @@ class MailchimpProvider(Provider):
 
         async with self._client(context) as client:
 
-            async def send(members: list[dict[str, Any]]) -> None:
+            async def send(pairs: list[tuple[dict[str, Any], Record]]) -> None:
+                members = [member for member, _ in pairs]
                 body = await self._batch(client, config.list_id, members, update_existing=True)
                 created, updated, errors = _batch_outcome(body)
                 counts.removed += created + updated
@@ -342,16 +388,17 @@ async def _members(
     batches: RecordBatches,
     to_member: Callable[[Record], dict[str, Any] | None],
     counts: RecordCounter,
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """The records as batch-subscribe members; records without an email address are omitted."""
+) -> AsyncIterator[list[tuple[dict[str, Any], Record]]]:
+    """The records as batch-subscribe members, each with its record; records without an email address
+    are invalid (never sent)."""
     async for batch in batches:
         converted = []
         for record in batch:
             member = to_member(record)
             if member is None:
-                counts.omit(1, "a record has no email address")
+                counts.discard(1, "a record has no email address")
             else:
-                converted.append(member)
+                converted.append((member, record))
         yield converted
 
 

@@ -262,7 +262,7 @@ def _provider_section(provider: Provider, docs_dir: Path) -> str:
             f"- Runs more often than every `{format_duration(provider.min_interval)}` are likely to hit "
             "the provider's rate limits (admission warns)"
         )
-    lines.append(f"- Mirror mode (`spec.mode: mirror`): {'yes' if provider.supports_mirror else 'no'}")
+    lines.append(f"- Sync modes (`spec.mode`, exports): {', '.join(mode.value for mode in provider.modes)}")
     lines.append(f"- Provider documentation: <{provider.documentation_url}>\n")
     lines.append(f"### Authorization methods\n\n{_auth_table(provider)}")
     parts = ["\n".join(lines)]
@@ -281,14 +281,15 @@ def render(catalog: Mapping[str, Provider] | None = None, docs_dir: Path = REPOS
     """The whole catalog page as Markdown."""
     providers = load_catalog() if catalog is None else catalog
     summary = [
-        "\n| provider | key | job types | auth methods | default schedule |",
-        "|---|---|---|---|---|",
+        "\n| provider | key | job types | auth methods | modes | default schedule |",
+        "|---|---|---|---|---|---|",
     ]
     for provider in providers.values():
         summary.append(
             f"| [{provider.display_name}](#{_anchor(provider)}) | `{provider.key}` | "
             f"{', '.join(job_type.value for job_type in provider.job_types)} | "
             f"{', '.join(method.value for method in provider.auth_methods)} | "
+            f"{', '.join(mode.value for mode in provider.modes)} | "
             f"{describe_schedule(provider.default_schedule)} |"
         )
     sections = [_provider_section(provider, docs_dir) for provider in providers.values()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from destinations.api.models import RecordCounts, RunResult
+from destinations.api.models import RecordCounts, Rejection, RunResult
 from destinations.api.runs import EXIT_CODES, TERMINATION_MESSAGE_LIMIT, RunReport
 from destinations.providers.base import RecordCounter
 
@@ -14,6 +14,13 @@ def summarize(counts: RecordCounter) -> str:
     parts = [f"read {counts.read}", f"added {counts.added}", f"updated {counts.updated}"]
     if counts.removed:
         parts.append(f"removed {counts.removed}")
+    for name, value in (("skipped", counts.skipped), ("invalid", counts.invalid)):
+        if value:
+            parts.append(f"{name} {value}")
+    if counts.retried:
+        parts.append(f"retried {counts.retried} (accepted {counts.accepted})")
+    if counts.given_up:
+        parts.append(f"given up {counts.given_up}")
     for name, value, samples in (
         ("omitted", counts.omitted, counts.omission_samples),
         ("failed", counts.failed, counts.failure_samples),
@@ -24,14 +31,28 @@ def summarize(counts: RecordCounter) -> str:
 
 
 def build_report(
-    result: RunResult, counts: RecordCounts, message: str, retry_after_seconds: float | None = None
+    result: RunResult,
+    counts: RecordCounts,
+    message: str,
+    retry_after_seconds: float | None = None,
+    rejections: list[Rejection] | None = None,
 ) -> RunReport:
-    return RunReport(result=result, records=counts, message=message, retry_after_seconds=retry_after_seconds)
+    return RunReport(
+        result=result,
+        records=counts,
+        message=message,
+        retry_after_seconds=retry_after_seconds,
+        rejections=rejections or None,
+    )
 
 
 def encode_report(report: RunReport, limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
-    """The report's JSON, its message shortened until the whole fits in `limit` bytes."""
+    """The report's JSON, its rejection samples then its message shortened until the whole fits in
+    `limit` bytes."""
     encoded = report.model_dump_json(by_alias=True, exclude_none=True)
+    while len(encoded.encode()) > limit and report.rejections:
+        report = report.model_copy(update={"rejections": report.rejections[:-1] or None})
+        encoded = report.model_dump_json(by_alias=True, exclude_none=True)
     message = report.message
     while len(encoded.encode()) > limit and message:
         excess = len(encoded.encode()) - limit

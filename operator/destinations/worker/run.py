@@ -38,6 +38,7 @@ from destinations.providers.rotation import SealError, seal
 from destinations.worker.log import JsonLog, ProgressTicker
 from destinations.worker.membership import Membership, Removal
 from destinations.worker.mounts import Mounts, read_secret_dir
+from destinations.worker.rejections import Rejections, key_function
 from destinations.worker.report import build_report, summarize
 from destinations.worker.sinks import open_sink
 from destinations.worker.sources import open_source
@@ -101,14 +102,21 @@ async def _execute(
         )
     except SyncError as error:
         log.error("failed", message=str(error))
-        return build_report(RunResult.FAILED, counts.snapshot(), f"{error} (so far: {summarize(counts)})")
+        return build_report(
+            RunResult.FAILED,
+            counts.snapshot(),
+            f"{error} (so far: {summarize(counts)})",
+            rejections=counts.rejection_samples(),
+        )
     except Exception as error:  # a bug: still report, so the operator can show something
         log.error("crashed", error=type(error).__name__, message=str(error)[:500])
         return build_report(
             RunResult.FAILED, counts.snapshot(), f"internal error {type(error).__name__}: {str(error)[:300]}"
         )
     log("succeeded", seconds=round(time.monotonic() - started, 3), **counts.snapshot().model_dump())
-    return build_report(RunResult.SUCCEEDED, counts.snapshot(), summarize(counts))
+    return build_report(
+        RunResult.SUCCEEDED, counts.snapshot(), summarize(counts), rejections=counts.rejection_samples()
+    )
 
 
 async def _run(
@@ -186,11 +194,71 @@ async def _export(
         log,
         settings,
     )
+    if spec.mode not in provider.modes:
+        raise ConfigurationError(
+            f"spec.mode {spec.mode.value!r} is not supported by provider {provider.key!r}; it supports: "
+            f"{', '.join(mode.value for mode in provider.modes)}"
+        )
+    warehouse = spec.source.warehouse
+    if warehouse is not None:
+        counts.record_key = key_function(warehouse.key)
+    rejections = None
+    if warehouse is not None and spec.retry_rejected:
+        ref = warehouse.connection_secret_ref
+        rejections = Rejections(
+            settings.mounts.secret_key(ref.name, ref.key),
+            warehouse,
+            namespace=request.namespace,
+            job=request.name,
+            run=request.run,
+            max_attempts=spec.retry_rejected_attempts,
+        )
+        await rejections.open()
+        source = _retried_first(rejections, source, settings, log)
+    try:
+        await _send(request, spec, provider, context, settings, log, source)
+        if rejections is not None:
+            settlement = await rejections.settle(counts.rejected)
+            counts.retried, counts.accepted, counts.given_up = (
+                settlement.retried,
+                settlement.accepted,
+                settlement.given_up,
+            )
+    finally:
+        if rejections is not None:
+            await rejections.close()
+
+
+def _retried_first(
+    rejections: Rejections, source: RecordBatches, settings: RunSettings, log: JsonLog
+) -> RecordBatches:
+    """The records refused by earlier runs (as the source has them now) first, then the rest."""
+
+    async def chained() -> RecordBatches:
+        if rejections.pending:
+            log("retrying_rejected", pending=len(rejections.pending))
+        async for batch in rejections.retry_batches(settings.batch_size):
+            yield batch
+        async for batch in rejections.skip_retried(source):
+            yield batch
+
+    return chained()
+
+
+async def _send(
+    request: RunRequest,
+    spec: DestinationJobSpec,
+    provider: Provider,
+    context: SyncContext,
+    settings: RunSettings,
+    log: JsonLog,
+    source: RecordBatches,
+) -> None:
+    """Export the source in the job's mode; mirror mode also removes who left (with the guard)."""
+    assert spec.source is not None
     if spec.mode != SyncMode.MIRROR:
         await provider.export(context, source)
         return
-    if not provider.supports_mirror:
-        raise ConfigurationError(f"provider {provider.key!r} cannot remove members; use mode upsert")
     warehouse = spec.source.warehouse
     if warehouse is None:
         raise ConfigurationError(
