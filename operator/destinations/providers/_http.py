@@ -152,7 +152,6 @@ class ProviderHttpClient:
     ) -> httpx.Response:
         """Send one request, retrying what is transient; `sign(body)` adds headers computed per attempt."""
         policy = self._policy
-        where = ""
         attempt = 0
         refreshed_after_401 = False
         while attempt < policy.attempts:
@@ -160,7 +159,6 @@ class ProviderHttpClient:
             request = self._client.build_request(
                 method, url, json=json, content=content, params=params, headers=headers
             )
-            where = f"{method} {redact_url(request.url)}"
             if sign is not None:
                 request.headers.update(sign(request.content))
             bearer = None
@@ -172,7 +170,7 @@ class ProviderHttpClient:
             except httpx.TransportError as error:
                 if attempt == policy.attempts:
                     raise EndpointUnreachable(
-                        f"{self._name}: no answer from {where} after {attempt} attempts "
+                        f"{self._name}: no answer from {_where(request)} after {attempt} attempts "
                         f"({_describe_transport_error(error)}); check the address and that the cluster can "
                         "reach it"
                     ) from None
@@ -188,7 +186,7 @@ class ProviderHttpClient:
                     continue
             if status in (401, 403):
                 raise AuthenticationFailed(
-                    f"{self._name} refused the credentials (HTTP {status} from {where}: "
+                    f"{self._name} refused the credentials (HTTP {status} from {_where(request)}: "
                     f"{self._describe_error(response)}); check the Authorization's Secret"
                 )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -197,14 +195,14 @@ class ProviderHttpClient:
             if status == 429:
                 if retry_after is not None and retry_after > policy.max_short_wait:
                     raise RateLimited(
-                        f"{self._name} rate limit reached ({where}); it allows the next call in "
+                        f"{self._name} rate limit reached ({_where(request)}); it allows the next call in "
                         f"{retry_after:.0f}s",
                         retry_after,
                     )
                 if attempt == policy.attempts:
                     wait = retry_after if retry_after is not None else policy.default_rate_limit_wait
                     raise RateLimited(
-                        f"{self._name} kept answering 429 Too Many Requests ({where}) "
+                        f"{self._name} kept answering 429 Too Many Requests ({_where(request)}) "
                         f"after {attempt} attempts",
                         max(wait, policy.initial_delay),
                     )
@@ -213,8 +211,8 @@ class ProviderHttpClient:
             if status in TRANSIENT_STATUSES:
                 if attempt == policy.attempts:
                     raise ProviderError(
-                        f"{self._name} answered HTTP {status} from {where} {attempt} times in a row: "
-                        f"{self._describe_error(response)}"
+                        f"{self._name} answered HTTP {status} from {_where(request)} {attempt} times in a "
+                        f"row: {self._describe_error(response)}"
                     )
                 if retry_after is not None and retry_after <= policy.max_short_wait:
                     await self._sleep(retry_after)
@@ -300,6 +298,11 @@ def probe(
             f"{default_error_description(response)})"
         )
     return response
+
+
+def _where(request: httpx.Request) -> str:
+    """`METHOD address` for messages, without the query string; built only when a message needs it."""
+    return f"{request.method} {redact_url(request.url)}"
 
 
 def _describe_transport_error(error: httpx.TransportError) -> str:

@@ -217,7 +217,9 @@ class ApiUsage:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.used, self.limit = int(match.group(1)), int(match.group(2))
-        if any(e.get("errorCode") == "REQUEST_LIMIT_EXCEEDED" for e in salesforce_errors(response)):
+        if response.status_code >= 400 and any(
+            e.get("errorCode") == "REQUEST_LIMIT_EXCEEDED" for e in salesforce_errors(response)
+        ):
             raise RateLimited(
                 f"Salesforce refused the call: the org's API request limit is exceeded "
                 f"({describe_salesforce_error(response)})",
