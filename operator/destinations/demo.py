@@ -357,8 +357,11 @@ class Demo:
     ends the operator, then the sandbox (which stops every sync pod process), then the receiver.
     """
 
-    def __init__(self, workdir: Path, *, kubeconfig_path: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, kubeconfig_path: Path | None = None, control_plane: str = "embedded"
+    ) -> None:
         self.workdir = workdir
+        self.control_plane = control_plane
         self.kubeconfig_path = kubeconfig_path or workdir / "kubeconfig"
         self.operator_log_path = workdir / "operator.log"
         self.receiver = Receiver()
@@ -376,7 +379,9 @@ class Demo:
         try:
             self.receiver.start()
             self._sandbox = Sandbox(
-                kubeconfig_path=self.kubeconfig_path, workdir=self.workdir / "sandbox"
+                kubeconfig_path=self.kubeconfig_path,
+                workdir=self.workdir / "sandbox",
+                control_plane=self.control_plane,
             ).start()
             self._client = httpx.Client(
                 base_url=self._sandbox.url,
@@ -557,6 +562,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write the sandbox's kubeconfig (default: in the demo's temporary directory)",
     )
     parser.add_argument(
+        "--control-plane",
+        choices=("embedded", "real"),
+        default="embedded",
+        help="embedded: the sandbox's API emulator, no binaries needed (default); real: etcd, "
+        "kube-apiserver and kube-controller-manager built by `make test`/`bash scripts/setup.sh`",
+    )
+    parser.add_argument(
         "--refresh", type=float, default=1.0, help="seconds between refreshes of the live table (default 1)"
     )
 
@@ -594,7 +606,7 @@ def run(args: argparse.Namespace) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
     # Ctrl-C must stop the demo even when a shell started it in the background with SIGINT ignored.
     previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    demo = Demo(workdir, kubeconfig_path=kubeconfig)
+    demo = Demo(workdir, kubeconfig_path=kubeconfig, control_plane=args.control_plane)
     try:
         print("Starting the sandbox, the operator and the receiver…", flush=True)
         demo.start()

@@ -73,14 +73,14 @@ def is_listening(address: tuple[str, int]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Finished:
-    """One run of `destinations demo --until-ready`, shared by the tests reading its outcome."""
+def short_demo(tmp_path_factory: pytest.TempPathFactory, control_plane: str) -> Finished:
+    """One run of `destinations demo --until-ready` per backend, shared by the tests reading its outcome."""
     kubeconfig = tmp_path_factory.mktemp("demo") / "kubeconfig"
     result = subprocess.run(
-        demo_command(kubeconfig, "--until-ready", "--timeout", "75"),
+        demo_command(kubeconfig, "--until-ready", "--timeout", "120", "--control-plane", control_plane),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         env=environment(),
     )
     return Finished(result.returncode, result.stdout + result.stderr, kubeconfig)
