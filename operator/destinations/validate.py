@@ -263,7 +263,21 @@ def model_problems(
                 return None, _unique(problems)
             continue
         refused = [_path(prefix, location) for location in removed]
-        rules = [p for p in _rule_problems(parsed, prefix) if not any(_related(p.path, r) for r in refused)]
+        # A rule that reads a refused field would judge its default instead: leave it out.
+        refused_fields = [
+            (_path(prefix, location[:-1]), location[-1])
+            for location in removed
+            if isinstance(location[-1], str)
+        ]
+        rules = [
+            problem
+            for owner, problem in _rule_problems(parsed, prefix)
+            if not any(_related(problem.path, r) for r in refused)
+            and not any(
+                owner == where and re.search(rf"\b{re.escape(name)}\b", problem.message)
+                for where, name in refused_fields
+            )
+        ]
         return parsed, _unique(problems + rules)
     return None, _unique(problems)  # pragma: no cover - every pass removes a value
 
@@ -304,12 +318,12 @@ def _related(path: str, refused: str) -> bool:
     )
 
 
-def _rule_problems(instance: BaseModel, path: str) -> list[Problem]:
-    """The cross-field rules of `instance` and of every object inside it."""
-    found: list[Problem] = []
+def _rule_problems(instance: BaseModel, path: str) -> list[tuple[str, Problem]]:
+    """The cross-field rules of `instance` and of every object inside it: (the object's path, problem)."""
+    found: list[tuple[str, Problem]] = []
     if isinstance(instance, ApiModel):
         for field, message in instance.rule_problems():
-            found.append(Problem(f"{path}.{field}" if field else path, message))
+            found.append((path, Problem(f"{path}.{field}" if field else path, message)))
     for name, info in type(instance).model_fields.items():
         value = getattr(instance, name)
         child = f"{path}.{info.alias or name}"

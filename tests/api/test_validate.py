@@ -201,7 +201,7 @@ def test_long_values_are_shortened_in_messages(catalog: Catalog) -> None:
 
 
 def test_list_items_are_addressed_by_index(catalog: Catalog) -> None:
-    manifest = job(podTemplate={"tolerations": [{"operator": "Exists"}, {"effect": "Never"}]})
+    manifest = job(podTemplate={"tolerations": [{"operator": "Exists"}, {"key": "gpu", "effect": "Never"}]})
     problem = only(validate_manifest(manifest, catalog))
     assert problem.path == "spec.podTemplate.tolerations[1].effect"
     assert problem.message == "must be one of: NoSchedule, PreferNoSchedule, NoExecute"

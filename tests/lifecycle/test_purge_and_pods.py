@@ -139,7 +139,13 @@ def test_pod_names_are_deterministic_from_job_and_run() -> None:
 
 
 def test_pod_names_of_dotted_job_names_are_dns_labels() -> None:
-    assert sync_pod_name("eu.vip-export", 1) == "eu-vip-export-run-1"
+    # sha256("eu.vip-export") starts with a4a27a84: the hash keeps it apart from `eu-vip-export`.
+    assert sync_pod_name("eu.vip-export", 1) == "eu-vip-export-a4a27a84-run-1"
+
+
+def test_a_dotted_and_a_dashed_job_name_never_share_a_pod() -> None:
+    assert sync_pod_name("eu.vip-export", 1) != sync_pod_name("eu-vip-export", 1)
+    assert sync_pod_name("eu-vip-export", 1) == "eu-vip-export-run-1"
 
 
 @pytest.mark.parametrize("length", [55, 63, 200, 253])

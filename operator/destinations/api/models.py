@@ -20,6 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic.alias_generators import to_camel
 
 from destinations.api.durations import Duration, DurationOrNever
+from destinations.api.syntax import (
+    ANNOTATIONS_MAX_BYTES,
+    AnnotationKey,
+    ContainerResourceName,
+    LabelValue,
+    QualifiedName,
+    Quantity,
+    is_extended_resource,
+    parse_quantity,
+)
 
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ResourceName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
@@ -263,7 +273,8 @@ class WarehouseEndpoint(ApiModel):
     query: str | None = Field(default=None, min_length=1)
     """A SELECT statement; only for sources."""
     key: list[str] = Field(default=["email"], min_length=1)
-    """The column(s) identifying a record: the upsert key of a sink, the membership key for mirror mode."""
+    """The column(s) identifying a record: the upsert key of a sink, the key a source's rejected records
+    are shown and kept under. Mirror mode compares members by the provider's identities, not by it."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
         if (self.table is None) == (self.query is None):
@@ -303,18 +314,26 @@ class FileFormat(StrEnum):
 class FileVolume(ApiModel):
     """Where the file lives: exactly one volume source."""
 
-    persistent_volume_claim: str | None = None
+    persistent_volume_claim: ResourceName | None = None
     """Name of a PersistentVolumeClaim in the job's namespace."""
-    config_map: str | None = None
+    config_map: ResourceName | None = None
     """Name of a ConfigMap in the job's namespace (read-only; sources only)."""
     host_path: str | None = None
-    """A directory on the node (development clusters only)."""
+    """A directory on the node, an absolute path without `..` (development clusters only)."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         chosen = [v for v in (self.persistent_volume_claim, self.config_map, self.host_path) if v is not None]
         if len(chosen) != 1:
-            return [("", "set exactly one of persistentVolumeClaim, configMap or hostPath")]
-        return []
+            problems.append(("", "set exactly one of persistentVolumeClaim, configMap or hostPath"))
+        if self.host_path is not None and (
+            not self.host_path.startswith("/") or ".." in self.host_path.split("/")
+        ):
+            # The API server refuses a relative hostPath and one with '..' (validatePathNoBacksteps).
+            problems.append(
+                ("hostPath", f"hostPath {self.host_path!r} must be an absolute path without '..'")
+            )
+        return problems
 
 
 class FileEndpoint(ApiModel):
@@ -385,7 +404,8 @@ class Schedule(ApiModel):
                 problems.append(
                     (
                         "cron",
-                        f"cron {self.cron!r} must have five fields: minute hour day-of-month month day-of-week",
+                        f"cron {self.cron!r} must have five fields: "
+                        "minute hour day-of-month month day-of-week",
                     )
                 )
             elif not _cron_ever_matches(self.cron):
@@ -403,7 +423,8 @@ class Schedule(ApiModel):
                 problems.append(
                     (
                         "timezone",
-                        f"timezone {self.timezone!r} is not an IANA time zone such as 'Europe/Paris' or 'UTC'",
+                        f"timezone {self.timezone!r} is not an IANA time zone "
+                        "such as 'Europe/Paris' or 'UTC'",
                     )
                 )
         return problems
@@ -462,18 +483,56 @@ class HistoryLimits(ApiModel):
 class Toleration(ApiModel):
     """A core/v1 Toleration."""
 
-    key: str | None = None
+    key: QualifiedName | None = None
+    """The taint key (a label key); empty with `operator: Exists` tolerates every taint."""
     operator: str | None = Field(default=None, pattern=r"^(Exists|Equal)$")
-    value: str | None = None
+    value: LabelValue | None = None
     effect: str | None = Field(default=None, pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")
     toleration_seconds: int | None = None
+    """For `effect: NoExecute` only: how long the pod stays on a node after the taint appears."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        # The API server's ValidateTolerations (k8s.io/kubernetes/pkg/apis/core/validation).
+        problems: list[tuple[str, str]] = []
+        if self.operator == "Exists" and self.value:
+            problems.append(("value", "value must be empty when operator is Exists"))
+        if not self.key and self.operator != "Exists":
+            problems.append(
+                ("operator", "operator must be Exists when key is empty (it tolerates every taint)")
+            )
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            problems.append(("tolerationSeconds", "tolerationSeconds applies to effect NoExecute only"))
+        return problems
 
 
 class ResourceRequirements(ApiModel):
     """CPU and memory requests and limits, e.g. `{cpu: 100m, memory: 256Mi}`."""
 
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
+    requests: dict[ContainerResourceName, Quantity] = {}
+    limits: dict[ContainerResourceName, Quantity] = {}
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        # The API server's ValidateResourceRequirements: a request never above its limit; extended
+        # resources and huge pages are not overcommitted (a limit, and the request equal to it).
+        problems: list[tuple[str, str]] = []
+        for name, requested in self.requests.items():
+            limit = self.limits.get(name)
+            fixed = is_extended_resource(name) or name.startswith("hugepages-")
+            if limit is None:
+                if fixed:
+                    problems.append(
+                        (f"limits.{name}", f"limits.{name} is required: {name} cannot be overcommitted")
+                    )
+                continue
+            if fixed and parse_quantity(requested) != parse_quantity(limit):
+                problems.append(
+                    (f"requests.{name}", f"requests.{name} {requested} must equal limits.{name} {limit}")
+                )
+            elif (parse_quantity(requested) or 0) > (parse_quantity(limit) or 0):
+                problems.append(
+                    (f"requests.{name}", f"requests.{name} {requested} must not exceed limits.{name} {limit}")
+                )
+        return problems
 
 
 class PodTemplateOverrides(ApiModel):
@@ -481,7 +540,8 @@ class PodTemplateOverrides(ApiModel):
 
     resources: ResourceRequirements | None = None
     """Resources of the sync container."""
-    node_selector: dict[str, str] = {}
+    node_selector: dict[QualifiedName, LabelValue] = {}
+    """Node labels the sync pods' node must have (label keys and values)."""
     tolerations: list[Toleration] = []
     affinity: dict[str, Any] | None = Field(
         default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
@@ -489,10 +549,20 @@ class PodTemplateOverrides(ApiModel):
     """A core/v1 Affinity, passed through as given."""
     service_account_name: ResourceName | None = None
     image_pull_secrets: list[LocalObjectReference] = []
-    labels: dict[str, str] = {}
-    """Extra labels; the operator's own `destinations.dev/*` labels always win."""
-    annotations: dict[str, str] = {}
-    priority_class_name: str | None = None
+    labels: dict[QualifiedName, LabelValue] = {}
+    """Extra labels (keys `[prefix/]name`, values of at most 63 characters); the operator's own
+    `destinations.dev/*` labels always win."""
+    annotations: dict[AnnotationKey, str] = {}
+    """Extra annotations (keys `[prefix/]name`; at most 256 KiB in all)."""
+    priority_class_name: ResourceName | None = None
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        size = sum(len(key.encode()) + len(value.encode()) for key, value in self.annotations.items())
+        if size > ANNOTATIONS_MAX_BYTES:
+            return [
+                ("annotations", f"annotations take {size} bytes; at most {ANNOTATIONS_MAX_BYTES} are allowed")
+            ]
+        return []
 
 
 class AlertThresholds(ApiModel):

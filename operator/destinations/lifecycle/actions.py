@@ -65,13 +65,13 @@ _POD_NAME_LIMIT = 63
 def sync_pod_name(job_name: str, run: int) -> str:
     """The pod name of run `run` of job `job_name`: `<job>-run-<n>`, a DNS-1123 label of at most 63 chars.
 
-    Long job names are cut and suffixed with a hash of the full name, so two long names that share a
-    prefix still get distinct pods. Dots (allowed in job names) become dashes: pod names double as
-    host names.
+    Dots (allowed in job names) become dashes, since pod names double as host names; such names, and
+    long ones (cut to fit), get a hash of the full name too, so two jobs never share a pod name
+    (`a.b` and `a-b`, or two long names with one prefix).
     """
     base = job_name.lower().replace(".", "-")
     suffix = f"-run-{run}"
-    if len(base) + len(suffix) <= _POD_NAME_LIMIT:
+    if len(base) + len(suffix) <= _POD_NAME_LIMIT and base == job_name:
         return base + suffix
     digest = hashlib.sha256(job_name.encode()).hexdigest()[:8]
     room = _POD_NAME_LIMIT - len(suffix) - len(digest) - 1
