@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from destinations.plugin.main import selected_command
 from destinations.sandbox import Sandbox
 from tests.fixtures.sandbox import SandboxApi
 from tests.plugin.invoke import invoke
@@ -230,3 +231,9 @@ def test_without_rbac_for_patch_pause_says_which_permission_is_missing(
         'error: permission denied: user "system:serviceaccount:team:viewer" may not patch '
         'destinationjobs.destinations.dev in namespace "team", which is needed to pause the job.'
     )
+
+
+def test_the_command_is_found_after_options_that_take_values() -> None:
+    assert selected_command(["--context", "run", "-n", "pause", "status", "export"]) == "status"
+    assert selected_command(["--kubeconfig", "logs", "logs", "run"]) == "logs"
+    assert selected_command(["-A", "--no-color"]) is None

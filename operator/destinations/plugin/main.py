@@ -13,14 +13,16 @@ import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from destinations import __version__
 from destinations.plugin.errors import PluginError
-from destinations.plugin.kube import Kube, connect
 from destinations.plugin.output import make_console
+
+if TYPE_CHECKING:
+    from destinations.plugin.kube import Kube
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "providers": ("providers", "the provider catalog: job types, auth methods, modes, default schedule"),
@@ -49,6 +51,8 @@ class Session:
 
     def kube(self) -> Kube:
         if self._kube is None:
+            from destinations.plugin.kube import connect  # the kubernetes client, only when needed
+
             self._kube = connect(
                 self.args.kubeconfig, self.args.context, self.args.namespace, self.args.all_namespaces
             )
@@ -88,7 +92,29 @@ def _global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> 
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Options that take a value: the token after one of these is never the command's name.
+VALUE_OPTIONS = frozenset({"--kubeconfig", "--context", "-n", "--namespace"})
+
+
+def selected_command(arguments: Sequence[str]) -> str | None:
+    """The command named in `arguments`, skipping option values (`--context run status` → status)."""
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument in VALUE_OPTIONS:
+            skip = True
+        elif argument in COMMANDS:
+            return argument
+    return None
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the `selected` command's module is imported (all of them when None, for tests).
+
+    Importing one command's module keeps `kubectl destinations providers` from loading the kubernetes
+    client or `status` from loading the wizard's prompt library.
+    """
     parser = argparse.ArgumentParser(
         prog="kubectl destinations",
         description="Inspect, run, pause, resume, create and debug DestinationJobs.",
@@ -99,16 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         subparser = commands.add_parser(name, help=help_text, description=help_text)
         _global_options(subparser, after_command=True)
-        module = importlib.import_module(f"destinations.plugin.{module_name}")
-        module.add_arguments(subparser)
-        subparser.set_defaults(module=module)
+        if selected in (None, name):
+            module = importlib.import_module(f"destinations.plugin.{module_name}")
+            module.add_arguments(subparser)
+            subparser.set_defaults(module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; exit 0 on success, 1 on an API or operator problem, 2 on a usage error."""
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(selected_command(arguments) or "").parse_args(arguments)
     session = Session(args, make_console(args.no_color), make_console(args.no_color, sys.stderr))
     try:
         return int(args.module.run(args, session))
