@@ -17,7 +17,7 @@ string), so every message shown is passed through two nets:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -57,6 +57,24 @@ def _redact_url(url: str) -> str:
 
     url = _USER_INFO.sub(user_info, url, count=1)
     return _QUERY_VALUE.sub(lambda match: match.group("name") + REDACTED, url)
+
+
+#: Shorter values are not masked: they would mangle ordinary words (and are poor secrets anyway).
+MIN_SECRET_LENGTH = 4
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each known secret value, and each secret part of one (`credential_fragments`), masked,
+    then `redact_credentials`: for messages built where the values are known (a credential check)."""
+    candidates = {
+        candidate
+        for secret in secrets
+        for candidate in (secret, secret.strip(), *credential_fragments(secret))
+        if len(candidate) >= MIN_SECRET_LENGTH
+    }
+    for candidate in sorted(candidates, key=len, reverse=True):
+        text = text.replace(candidate, REDACTED)
+    return redact_credentials(text)
 
 
 def credential_fragments(value: str) -> list[str]:

@@ -37,6 +37,7 @@ from destinations.providers.base import CredentialCheck, Credentials
 from destinations.providers.catalog import get_provider
 from destinations.providers.errors import SyncError
 from destinations.providers.rotation import SealError, secret_data_patch, unseal
+from destinations.redaction import credential_fragments, mask_secrets
 
 logger = logging.getLogger("destinations.operator.authorizations")
 
@@ -386,7 +387,16 @@ def _secret_fingerprint(secret: Mapping[str, Any]) -> str:
 
 
 async def _provider_check(provider_key: str, credentials: Credentials) -> CredentialCheck:
-    """The provider's own check, off the event loop (it may call the provider) and bounded in time."""
+    """The provider's own check, off the event loop (it may call the provider) and bounded in time.
+
+    Its message lands in the Authorization's status, which more people read than its Secret: the
+    Secret's values, and credentials in the endpoint's URL, are masked in it."""
+    check = await _unmasked_provider_check(provider_key, credentials)
+    secrets = [*credentials.values.values(), *credential_fragments(credentials.endpoint or "")]
+    return CredentialCheck(check.healthy, mask_secrets(check.message, secrets))
+
+
+async def _unmasked_provider_check(provider_key: str, credentials: Credentials) -> CredentialCheck:
     try:
         provider = get_provider(provider_key)
         return await asyncio.wait_for(
