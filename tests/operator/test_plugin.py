@@ -263,6 +263,8 @@ def test_report_is_a_zip_without_the_secret_even_where_a_user_pasted_it(
     assert "- name: credentials\n  type: Opaque\n  keys:\n  - apiKey\n" in contents["secrets.yaml"]
     assert "finished" in contents["pods/export-run-1.log"]
     assert "reason: Synced" in contents["events.yaml"]
+    assert "apiServer: v1." in contents["versions.yaml"]
+    assert "Left out" not in contents["README.txt"]
 
 
 def documented_permissions() -> dict[str, tuple[set[str], set[str]]]:

@@ -52,6 +52,10 @@ def _error_response(error: ApiError) -> web.Response:
     return _json_response(error.status(), error.code)
 
 
+#: kube-apiserver serves its version at both; the official Python client asks for `/version/`.
+VERSION_PATHS = frozenset({"/version", "/version/"})
+
+
 @dataclass
 class Route:
     """A parsed API path."""
@@ -204,7 +208,7 @@ class ApiServer:
             caller = self.tokens.get(header[7:].strip())
             if caller is not None:
                 return caller
-        if request.path == "/version":
+        if request.path in VERSION_PATHS:
             return Caller("system:anonymous", ("system:unauthenticated",))
         raise ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -234,7 +238,7 @@ class ApiServer:
     ) -> web.StreamResponse:
         registry = self.cluster.registry
         if route is None:
-            if request.path == "/version":
+            if request.path in VERSION_PATHS:
                 return _json_response(_discovery.KUBERNETES_VERSION)
             if request.path.startswith("/openapi/"):
                 return self._openapi(request.path)
