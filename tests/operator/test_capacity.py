@@ -25,7 +25,7 @@ def test_a_due_run_is_queued_while_the_cap_is_reached_then_runs(cluster: Operato
     namespace = cluster.setup("capped", source_query={"delay": 3}, schedule={"every": "1h"})
     cluster.wait_for(namespace, lambda s: s.get("currentRun"), "the first job's run")
 
-    cluster.job(namespace, "second")
+    cluster.job(namespace, "second", schedule={"every": "1h"})
 
     queued = cluster.wait_for(
         namespace, lambda s: s.get("reason") == "QueuedForCapacity", "the second job to queue", name="second"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import shutil
 import socket
 import ssl
@@ -29,6 +30,8 @@ from ._node import RemoteNode
 from ._requestlog import RequestRecord
 
 Json = dict[str, Any]
+NODE_NAME = "sandbox-node"
+KUBELET_USER = f"system:node:{NODE_NAME}"
 
 
 def host_address() -> str:
@@ -69,10 +72,16 @@ class RealSandboxServer:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.workdir_root = Path(tempfile.mkdtemp(prefix="destinations-real-sandbox-"))
+        # The kubelet has an identity of its own, as a real one (system:node:<name>), so the request
+        # log tells its calls apart from the tests' and the operator's.
+        self.kubelet_token = secrets.token_hex(16)
         self.control_plane = ControlPlane(
-            users=dict(config.users),
+            users={**config.users, KUBELET_USER: self.kubelet_token},
             workdir=self.workdir_root / "control-plane",
-            groups={user: tuple(groups) for user, groups in config.user_groups.items()},
+            groups={
+                **{user: tuple(groups) for user, groups in config.user_groups.items()},
+                KUBELET_USER: ("system:nodes", "system:masters"),
+            },
             extra_apiserver_args=("--enable-aggregator-routing=true", *config.apiserver_args),
         )
         self.request_log = AuditRequestLog(self.control_plane)
@@ -111,7 +120,8 @@ class RealSandboxServer:
         if self.config.kubelet:
             workdir = self.config.workdir or self.workdir_root / "kubelet"
             self.kubelet = Kubelet(
-                RemoteNode(self.url, self.admin_token, self.ssl_context()),
+                RemoteNode(self.url, self.kubelet_token, self.ssl_context()),
+                node_name=NODE_NAME,
                 image=self.config.image,
                 workdir=Path(workdir),
                 extra_env=dict(self.config.pod_env),
