@@ -20,7 +20,7 @@ from destinations.plugin.output import make_console
 from destinations.plugin.status import render, summarize
 from destinations.sandbox import Sandbox
 from tests.fixtures.sandbox import SandboxApi
-from tests.plugin.invoke import invoke
+from tests.plugin.invoke import invoke, make_job
 
 JOB: dict[str, Any] = {
     "metadata": {
@@ -151,31 +151,6 @@ def test_credential_looking_config_values_are_masked_and_references_kept() -> No
         "name": "warehouse",
         "key": "dsn",
     }
-
-
-def make_job(sandbox_api: SandboxApi, namespace: str, status: dict[str, Any]) -> None:
-    """A namespace and a webhook export job whose status is `status`, written through /status."""
-    response = sandbox_api.post(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    )
-    assert response.status_code == 201, response.text
-    jobs = f"/apis/destinations.dev/v1/namespaces/{namespace}/destinationjobs"
-    manifest = {
-        "apiVersion": "destinations.dev/v1",
-        "kind": "DestinationJob",
-        "metadata": {"name": "export"},
-        "spec": {
-            "provider": "webhook",
-            "type": "export",
-            "authorizationRef": {"name": "hook"},
-            "config": {"url": "https://hooks.example.com/in"},
-            "source": {"url": {"url": "https://data.example.com/users.jsonl"}},
-            "schedule": {"cron": "0 6 * * *", "timezone": "Europe/Paris"},
-        },
-    }
-    assert sandbox_api.post(jobs, manifest).status_code == 201
-    response = sandbox_api.patch(f"{jobs}/export/status", {"status": status})
-    assert response.status_code == 200, response.text
 
 
 def test_status_of_a_job_whose_authorization_is_missing_says_so(

@@ -72,17 +72,17 @@ def _print_lines(session: Session, lines: Iterable[str], raw: bool) -> None:
 
 
 def _pick_run(job: Json, requested: int | None) -> int:
+    """`--run N` when it names a run that happened; else the run in flight, else the last one."""
     status = job.get("status") or {}
-    if requested is not None:
-        if requested < 1:
-            raise UsageError(f"--run {requested} is not a run number; runs are numbered from 1")
-        return requested
-    for source in ("currentRun", "lastRun"):
-        number = (status.get(source) or {}).get("number")
-        if number:
-            return int(number)
     name = (job.get("metadata") or {}).get("name")
-    raise PluginError(f'job "{name}" has not run yet; `kubectl destinations run {name}` starts a run')
+    latest = max(int((status.get(source) or {}).get("number") or 0) for source in ("currentRun", "lastRun"))
+    if latest == 0:
+        raise PluginError(f'job "{name}" has not run yet; `kubectl destinations run {name}` starts a run')
+    if requested is None:
+        return latest
+    if not 1 <= requested <= latest:
+        raise UsageError(f'--run {requested}: job "{name}" has had runs 1 to {latest}')
+    return requested
 
 
 def _history(session: Session, job: Json, number: int) -> None:
