@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from destinations.api.models import DestinationJobSpec, RunResult
-from destinations.api.runs import CREDENTIALS_DIR, JOB_ENVIRONMENT_VARIABLE, TERMINATION_MESSAGE_PATH
+from destinations.api.runs import (
+    CREDENTIALS_DIR,
+    EXIT_CODES,
+    JOB_ENVIRONMENT_VARIABLE,
+    TERMINATION_MESSAGE_PATH,
+)
 from destinations.controller.pods import (
     JOB_LABEL,
     RUN_LABEL,
@@ -175,7 +180,7 @@ def test_a_credential_in_the_reports_message_is_masked_before_it_is_shown() -> N
 
 def test_rate_limited_report_carries_retry_after() -> None:
     message = json.dumps({"result": "rate_limited", "retryAfterSeconds": 120})
-    outcome = read_pod_outcome(terminated_pod("Failed", 75, message))
+    outcome = read_pod_outcome(terminated_pod("Succeeded", 0, message))
     assert outcome.report is not None
     assert outcome.report.result == RunResult.RATE_LIMITED
     assert outcome.report.retry_after_seconds == 120
@@ -207,3 +212,17 @@ def test_unreadable_termination_message_falls_back_to_the_exit_code() -> None:
 
 def test_termination_message_path_is_the_kubernetes_default() -> None:
     assert render()["spec"]["containers"][0]["terminationMessagePath"] == TERMINATION_MESSAGE_PATH
+
+
+def test_a_rate_limited_run_ends_its_container_successfully() -> None:
+    """A rate limit is not an error: exit code 0, so the pod is Succeeded and `kubectl get pods` shows
+    Completed; the termination message says rate_limited (docs/lifecycle.md#rate-limited-runs)."""
+    assert EXIT_CODES[RunResult.RATE_LIMITED] == 0
+    assert EXIT_CODES[RunResult.FAILED] == 1
+
+
+def test_an_exit_code_without_a_report_is_success_or_failure_never_a_rate_limit() -> None:
+    outcome = read_pod_outcome(terminated_pod("Succeeded", 0))
+    assert outcome.report is not None and outcome.report.result == RunResult.SUCCEEDED
+    outcome = read_pod_outcome(terminated_pod("Failed", 75, reason="Error"))
+    assert outcome.report is not None and outcome.report.result == RunResult.FAILED

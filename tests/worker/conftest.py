@@ -124,7 +124,7 @@ class WorkerPod:
         log = self.root / "termination-log"
         text = log.read_text() if log.exists() else ""
         report = json.loads(text) if text else {}
-        if exit_code not in (0, 1, 75) or not report:
+        if exit_code not in (0, 1) or not report:
             sys.stderr.write(stderr)
         return Finished(exit_code, report, stdout, stderr, text)
 

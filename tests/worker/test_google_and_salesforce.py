@@ -254,5 +254,5 @@ def test_salesforce_request_limit_ends_the_run_rate_limited(pod: WorkerPod) -> N
         done = pod.run(
             job("salesforce", "export", SALESFORCE, source=file_endpoint("people.jsonl")), method="oauth2"
         )
-    assert done.exit_code == 75, done.report
+    assert done.exit_code == 0, done.report  # a rate limit is not an error
     assert done.report["result"] == "rate_limited" and done.report["retryAfterSeconds"] == 3600

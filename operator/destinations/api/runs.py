@@ -34,7 +34,10 @@ CONFIRM_REMOVAL_ANNOTATION = "destinations.dev/confirm-removal"
 EXIT_CODES: dict[RunResult, int] = {
     RunResult.SUCCEEDED: 0,
     RunResult.FAILED: 1,
-    RunResult.RATE_LIMITED: 75,  # EX_TEMPFAIL from sysexits.h: "try again later"
+    # A rate limit is not an error (DESIGN.md §3): the container ends successfully, so the pod is
+    # `Succeeded` and `kubectl get pods` shows `Completed`, never `Error`. The termination message
+    # carries the result; docs/lifecycle.md#rate-limited-runs.
+    RunResult.RATE_LIMITED: 0,
 }
 
 

@@ -62,6 +62,7 @@ from destinations.lifecycle import (
     parse_time,
 )
 from destinations.providers.catalog import load_catalog
+from destinations.redaction import redact_credentials
 
 if TYPE_CHECKING:
     from destinations.controller.authorizations import AuthorizationController
@@ -422,6 +423,7 @@ class JobRunner:
             authorization_problem=problem,
             capacity_available=controller.slots.available_to(self.key),
             finished_pods=finished_pods(pods),
+            pause_reason=redact_credentials(self.view.pause_reason) if self.view.pause_reason else None,
         )
         # Claim or free the run slot before any await: capacity is counted from in-memory state.
         self.status = decision.status

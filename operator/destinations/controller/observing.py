@@ -28,6 +28,7 @@ from destinations.validate import validate_job_authorization, validate_job_spec
 
 CREATED_BY_ANNOTATION = "destinations.dev/created-by"
 REQUESTED_AT_ANNOTATION = "destinations.dev/requested-at"
+PAUSE_REASON_ANNOTATION = "destinations.dev/pause-reason"
 
 
 # ------------------------------------------------------------------------------------------- jobs
@@ -47,6 +48,8 @@ class JobView:
     deleting: bool
     confirmed_removal_run: int | None = None
     """The `destinations.dev/confirm-removal` annotation as a run number (None when absent or not one)."""
+    pause_reason: str | None = None
+    """The `destinations.dev/pause-reason` annotation: why the job is paused, shown in its status."""
 
     @property
     def authorization_name(self) -> str | None:
@@ -81,6 +84,7 @@ def job_view(body: Mapping[str, Any]) -> JobView:
         requested_at=annotations.get(REQUESTED_AT_ANNOTATION),
         deleting=bool(metadata.get("deletionTimestamp")),
         confirmed_removal_run=_run_number(annotations.get(CONFIRM_REMOVAL_ANNOTATION)),
+        pause_reason=annotations.get(PAUSE_REASON_ANNOTATION),
     )
 
 

@@ -27,6 +27,7 @@ from destinations.api.models import (
     LastRun,
     Phase,
     RecordCounts,
+    Rejection,
     RetryPolicy,
     RunResult,
     Schedule,
@@ -157,6 +158,7 @@ def decide(
     authorization_problem: str | None = None,
     capacity_available: bool = True,
     finished_pods: Sequence[FinishedPod] = (),
+    pause_reason: str | None = None,
 ) -> Decision:
     """Apply one observation to a job and say what changes.
 
@@ -171,6 +173,8 @@ def decide(
     - `capacity_available`: False when the global limit of concurrent runs is reached (`CapacityFull`
       overrides it); a due run then stays queued.
     - `finished_pods`: the job's terminated sync pods, for the `history` limits.
+    - `pause_reason`: the `destinations.dev/pause-reason` annotation, shown in the Paused status
+      message, Event and history entry.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -181,6 +185,7 @@ def decide(
     if isinstance(observation, CapacityFull):
         capacity_available = False
     draft = _Draft(_editable_copy(status), _whole_seconds(now), job_name)
+    draft.pause_reason = " ".join((pause_reason or "").split())[:200] or None
     if spec is None:
         problems = _decide_invalid(draft, observation, generation)
         history_limits = HistoryLimits()
@@ -230,6 +235,16 @@ class _Draft:
     actions: list[Action] = field(default_factory=list)
     recheck_at: datetime | None = None
     """Set when a due run is held back (Authorization, capacity): when to look again."""
+    pause_reason: str | None = None
+    """The `destinations.dev/pause-reason` annotation, one line."""
+
+    def paused_message(self) -> str:
+        if self.pause_reason:
+            return f"paused by spec.paused ({self.pause_reason}); set it to false to resume"
+        return _PAUSED_MESSAGE
+
+    def paused_event(self, text: str) -> str:
+        return f"{text}: {self.pause_reason}" if self.pause_reason else text
 
     def enter(self, phase: Phase, reason: Reason, message: str, next_run_at: datetime | None = None) -> None:
         if self.status.phase != phase:
@@ -292,8 +307,8 @@ def _apply_spec_change(draft: _Draft, spec: DestinationJobSpec, schedule: Schedu
     if status.phase == Phase.FAILED:
         if spec.paused:
             _reset_errors(status)
-            draft.enter(Phase.PAUSED, Reason.PAUSED, _PAUSED_MESSAGE)
-            draft.record(JobEvent.PAUSED, "paused by spec.paused (the job was Failed)")
+            draft.enter(Phase.PAUSED, Reason.PAUSED, draft.paused_message())
+            draft.record(JobEvent.PAUSED, draft.paused_event("paused by spec.paused (the job was Failed)"))
         else:
             _resume(draft, schedule, "resumed from Failed by a spec change")
     elif status.phase in _WAITING_PHASES and status.reason in (Reason.FIRST_RUN_SCHEDULED, Reason.SCHEDULED):
@@ -328,6 +343,7 @@ def _apply_observation(
             _finish_run(
                 draft, spec, schedule, report.result, report.records, report.message,
                 finished_at=finished_at, retry_after=report.retry_after_seconds,
+                rejections=report.rejections,
             )  # fmt: skip
     elif isinstance(observation, RunLost):
         if _is_current(status, observation.run):
@@ -362,8 +378,8 @@ def _apply_pause(draft: _Draft, spec: DestinationJobSpec, schedule: Schedule) ->
     current = status.current_run
     if spec.paused:
         if status.phase in _WAITING_PHASES:
-            draft.enter(Phase.PAUSED, Reason.PAUSED, _PAUSED_MESSAGE)
-            draft.record(JobEvent.PAUSED, "paused by spec.paused")
+            draft.enter(Phase.PAUSED, Reason.PAUSED, draft.paused_message())
+            draft.record(JobEvent.PAUSED, draft.paused_event("paused by spec.paused"))
         elif current is not None and status.reason != Reason.PAUSE_REQUESTED:
             message = f"run {current.number} in pod {current.pod} finishes, then the job pauses"
             draft.enter(Phase.RUNNING, Reason.PAUSE_REQUESTED, message)
@@ -458,6 +474,7 @@ def _finish_run(
     *,
     finished_at: datetime,
     retry_after: float | None = None,
+    rejections: list[Rejection] | None = None,
 ) -> None:
     """Record the run in flight as finished and move the job on (spec None: the spec is invalid)."""
     status = draft.status
@@ -473,6 +490,7 @@ def _finish_run(
         finished_at=format_time(ended),
         records=records.model_copy(),
         message=message,
+        rejections=[rejection.model_copy() for rejection in rejections] if rejections else None,
     )
     retry = spec.retry if spec is not None else RetryPolicy()
     if result == RunResult.SUCCEEDED:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -74,7 +75,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+    # An HTTP date is a bound with whole seconds: wait until it has passed, never a fraction short.
+    return float(max(0, math.ceil(moment.timestamp() - (time.time() if now is None else now))))
 
 
 def default_error_description(response: httpx.Response) -> str:
