@@ -40,7 +40,13 @@ JOB = {
     "apiVersion": "destinations.dev/v1",
     "kind": "DestinationJob",
     "metadata": {"name": "export", "namespace": "team", "generation": 1},
-    "spec": {"provider": "webhook", "type": "export", "authorizationRef": {"name": "hook"}},
+    "spec": {
+        "provider": "webhook",
+        "type": "export",
+        "authorizationRef": {"name": "hook"},
+        "config": {"url": "https://hooks.example.com/in"},
+        "source": {"url": {"url": "https://data.example.com/users.jsonl"}},
+    },
     "status": {"phase": "Sleeping"},
 }
 
