@@ -244,7 +244,11 @@ class PodOutcome:
     report: RunReport | None = None
 
 
-_EXIT_RESULTS = {code: result for result, code in EXIT_CODES.items()}
+#: Without a report, an exit code says only success or failure (a rate-limited run always reports).
+_EXIT_RESULTS = {
+    EXIT_CODES[RunResult.SUCCEEDED]: RunResult.SUCCEEDED,
+    EXIT_CODES[RunResult.FAILED]: RunResult.FAILED,
+}
 
 
 def read_pod_outcome(pod: dict[str, Any]) -> PodOutcome:
