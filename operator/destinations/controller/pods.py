@@ -8,6 +8,7 @@ secrets in it) travels in one environment variable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from destinations.api.runs import (
 )
 from destinations.redaction import redact_credentials
 
+_VOLUME_NAME_LIMIT = 63
 JOB_LABEL = "destinations.dev/job"
 RUN_LABEL = "destinations.dev/run"
 CONTAINER_NAME = "sync"
@@ -93,7 +95,7 @@ def render_sync_pod(
         volumes.append(_secret_volume("credentials", authorization.secret_name))
         mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
     for secret_name in sorted(_endpoint_secret_names(spec)):
-        volume_name = f"secret-{secret_name}"[:63].rstrip("-.")
+        volume_name = secret_volume_name(secret_name)
         volumes.append(_secret_volume(volume_name, secret_name))
         mounts.append({"name": volume_name, "mountPath": f"{SECRETS_DIR}/{secret_name}", "readOnly": True})
     for role, endpoint in (("source", spec.source), ("sink", spec.sink)):
@@ -215,6 +217,21 @@ def render_sync_pod(
         },
         "spec": pod_spec,
     }
+
+
+def secret_volume_name(secret_name: str) -> str:
+    """The volume of a data endpoint's Secret: `secret-<name>`, a DNS-1123 label as volume names must be.
+
+    Secret names may hold dots and run to 253 characters; such a name becomes `secret-<name with
+    dashes, cut>-<hash of the name>`, so two Secrets never share a volume (`events-api.headers` and
+    `events-api-headers` get different ones).
+    """
+    plain = f"secret-{secret_name}"
+    if len(plain) <= _VOLUME_NAME_LIMIT and "." not in plain:
+        return plain
+    digest = hashlib.sha256(secret_name.encode()).hexdigest()[:8]
+    room = _VOLUME_NAME_LIMIT - len(digest) - 1
+    return f"{plain.replace('.', '-')[:room].rstrip('-')}-{digest}"
 
 
 def _secret_volume(name: str, secret_name: str) -> dict[str, Any]:
