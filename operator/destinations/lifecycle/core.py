@@ -513,7 +513,8 @@ def _finish_run(
             draft.enter(Phase.SLEEPING, Reason.SCHEDULED, _scheduled_message(draft, due), due)
     elif result == RunResult.RATE_LIMITED:
         wait = timedelta(seconds=retry_after) if retry_after is not None else retry.initial_backoff
-        until = _whole_seconds(ended + wait)
+        # Rounded up: a provider's time is a bound, and a wake a second early meets the limit again.
+        until = _whole_seconds_up(ended + wait)
         why = f": {message}" if message else ""
         text = (
             f"run {current.number} was rate limited by the provider{why}; sleeping until {format_time(until)}"
@@ -865,3 +866,9 @@ def parse_time(text: str) -> datetime:
 
 def _whole_seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _whole_seconds_up(moment: datetime) -> datetime:
+    """The first whole second at or after `moment` (status times have whole seconds)."""
+    down = _whole_seconds(moment)
+    return down if down == moment else down + timedelta(seconds=1)
