@@ -38,6 +38,8 @@ JOBS = "/apis/destinations.dev/v1/namespaces/{namespace}/destinationjobs"
 AUTHORIZATIONS = "/apis/destinations.dev/v1/namespaces/{namespace}/authorizations"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 CANARY = "canary-5f3c9a71-never-show-me"
+HOLD_CEILING = 300.0
+"""Seconds a held answer waits at most when a test never releases it (the server must not hang)."""
 
 
 def free_port() -> int:
@@ -68,6 +70,8 @@ class FakeProvider:
         self.behaviours: dict[str, Behaviour] = defaultdict(Behaviour)
         self.records: dict[str, list[dict[str, Any]]] = {}
         self.record_requests: dict[str, int] = defaultdict(int)
+        self._gates: dict[str, threading.Event] = {}
+        self._waiting: dict[str, threading.Event] = defaultdict(threading.Event)
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,6 +87,10 @@ class FakeProvider:
                 )
                 if delay:
                     time.sleep(delay)
+                gate = provider._gates.get(namespace)
+                if gate is not None:
+                    provider._waiting[namespace].set()
+                    gate.wait(HOLD_CEILING)
                 rows = provider.records.get(namespace, [{"email": f"user{i}@example.com"} for i in range(3)])
                 body = "".join(json.dumps(row) + "\n" for row in rows).encode()
                 self.send_response(200)
@@ -121,11 +129,29 @@ class FakeProvider:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def hold(self, namespace: str) -> None:
+        """Hold every answer of `/records/<namespace>` until `release`: the run reading it stays in
+        flight for exactly as long as the test needs, however loaded the machine is."""
+        self._waiting[namespace].clear()
+        self._gates[namespace] = threading.Event()
+
+    def wait_held(self, namespace: str, timeout: float = 40) -> None:
+        """Block until a run is waiting on the held records of `namespace` (its sync pod is running)."""
+        wait_until(self._waiting[namespace].is_set, timeout=timeout, message=f"a held request of {namespace}")
+
+    def release(self, namespace: str) -> None:
+        """Let the held answers (and every later one) of `namespace` go."""
+        gate = self._gates.pop(namespace, None)
+        if gate is not None:
+            gate.set()
+
     def url(self, kind: str, namespace: str, **query: Any) -> str:
         suffix = ("?" + "&".join(f"{k}={v}" for k, v in query.items())) if query else ""
         return f"http://127.0.0.1:{self.port}/{kind}/{namespace}{suffix}"
 
     def close(self) -> None:
+        for gate in self._gates.values():
+            gate.set()
         self.server.shutdown()
         self.server.server_close()
 
