@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from destinations.sandbox import ADMIN_USER
+from destinations.sandbox import ADMIN_USER, RequestRecord
 from tests.fixtures.sandbox import wait_until
 from tests.operator.harness import AUTHORIZATIONS, CANARY, JOBS, OperatorCluster
 from tests.plugin.invoke import Result, invoke
@@ -281,6 +282,18 @@ def documented_permissions() -> dict[str, tuple[set[str], set[str]]]:
     return table
 
 
+def settled_admin_requests(cluster: OperatorCluster) -> list[RequestRecord]:
+    """The admin's resource requests, once no new one arrived for half a second (the real control
+    plane's request log is its audit log, written as requests complete)."""
+    previous: list[RequestRecord] | None = None
+    while True:
+        records = [r for r in cluster.sandbox.request_log if r.user == ADMIN_USER and r.resource]
+        if previous is not None and len(records) == len(previous):
+            return records
+        previous = records
+        time.sleep(0.5)
+
+
 def test_each_command_uses_exactly_the_permissions_the_docs_list(
     cluster: OperatorCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -305,13 +318,12 @@ def test_each_command_uses_exactly_the_permissions_the_docs_list(
     ]  # fmt: skip
     used: dict[str, set[str]] = {command: set() for command, _ in invocations}
     for command, args in invocations:
-        before = len(cluster.sandbox.request_log)
+        before = len(settled_admin_requests(cluster))
         result = plugin(capsys, cluster, namespace, *args)
         assert result.code == 0, f"{args}: {result.err}"
-        for record in cluster.sandbox.request_log[before:]:
-            if record.user == ADMIN_USER and record.resource:
-                target = f"{record.resource}/{record.subresource}" if record.subresource else record.resource
-                used[command].add(f"{record.verb} {target}")
+        for record in settled_admin_requests(cluster)[before:]:
+            target = f"{record.resource}/{record.subresource}" if record.subresource else record.resource
+            used[command].add(f"{record.verb} {target}")
     documented = documented_permissions()
     assert set(documented) == set(used)
     for command, permissions in used.items():
