@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -393,7 +393,8 @@ async def _provider_check(provider_key: str, credentials: Credentials) -> Creden
     Secret's values, and credentials in the endpoint's URL, are masked in it."""
     check = await _unmasked_provider_check(provider_key, credentials)
     secrets = [*credentials.values.values(), *credential_fragments(credentials.endpoint or "")]
-    return CredentialCheck(check.healthy, mask_secrets(check.message, secrets))
+    # `replace` keeps the rest of the check, such as a rotated refresh token to write back.
+    return replace(check, message=mask_secrets(check.message, secrets))
 
 
 async def _unmasked_provider_check(provider_key: str, credentials: Credentials) -> CredentialCheck:
