@@ -20,7 +20,8 @@ def _failing_retry() -> dict[str, str]:
 
 
 def test_happy_path_delivers_records_and_sleeps_until_the_next_run(cluster: OperatorCluster) -> None:
-    namespace = cluster.setup("happy")
+    # An hour between runs: the job must be seen Sleeping however long a run takes on a loaded machine.
+    namespace = cluster.setup("happy", schedule={"every": "1h"})
 
     status = cluster.wait_for(namespace, lambda s: _last_result(s) == "succeeded", "a successful run")
 
