@@ -76,9 +76,17 @@ def test_null_for_a_required_field_is_a_missing_field() -> None:
     assert _strings(validate_job_spec(_spec(type=None), "team")) == ["spec.type: is required"]
 
 
-def test_null_inside_a_map_is_still_refused() -> None:
-    problems = _strings(validate_job_spec(_spec(podTemplate={"labels": {"team": None}}), "team"))
-    assert problems == ["spec.podTemplate.labels.team: must be text (a string) (got null)"]
+def test_null_inside_a_typed_map_is_dropped_but_a_null_list_item_is_refused() -> None:
+    # As kube-apiserver does: `labels: {team: null}` is stored as `labels: {}`; `tolerations: [null]`
+    # is refused ("must be of type object"); `config` keeps its nulls for the provider to judge.
+    spec = _spec(podTemplate={"labels": {"team": None, "tier": "gold"}, "nodeSelector": {"disk": None}})
+    assert validate_job_spec(spec, "team") == []
+    parsed = DestinationJobSpec.model_validate(spec)
+    assert parsed.pod_template is not None
+    assert parsed.pod_template.labels == {"tier": "gold"}
+    assert parsed.pod_template.node_selector == {}
+    problems = _strings(validate_job_spec(_spec(podTemplate={"tolerations": [None]}), "team"))
+    assert problems == ["spec.podTemplate.tolerations[0]: must be a mapping of fields (an object) (got null)"]
 
 
 def test_a_null_secret_ref_is_a_missing_one() -> None:
@@ -115,7 +123,13 @@ def test_the_api_server_drops_the_same_nulls_and_applies_the_same_defaults(sandb
     sandbox_api.post(
         "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
     )
-    spec = _spec(paused=None, retry=None, history={"failed": None}, purgeAfter=None)
+    spec = _spec(
+        paused=None,
+        retry=None,
+        history={"failed": None},
+        purgeAfter=None,
+        podTemplate={"labels": {"a": None}},
+    )
     response = sandbox_api.post(
         "/apis/destinations.dev/v1/namespaces/team/destinationjobs",
         {
@@ -132,6 +146,8 @@ def test_the_api_server_drops_the_same_nulls_and_applies_the_same_defaults(sandb
     assert stored["history"] == {"succeeded": 3, "failed": 3}
     assert stored["purgeAfter"] == "90d"
     ours = DestinationJobSpec.model_validate(spec).to_manifest()
+    assert stored["podTemplate"] == {"labels": {}}
+    assert ours["podTemplate"]["labels"] == stored["podTemplate"]["labels"]
     for field in ("paused", "retry", "history", "purgeAfter"):
         assert ours[field] == stored[field], field
 
