@@ -120,6 +120,9 @@ CLUSTER = {
     'kubectl annotate dj newsletter-to-mailchimp -n marketing destinations.dev/requested-at="$(date -u '
     '+%FT%TZ)" --overwrite',
     "kubectl get dj newsletter-to-mailchimp -n marketing -o jsonpath='{.status.lastHandledRequestAt}'",
+    'kubectl annotate dj newsletter-to-mailchimp -n marketing destinations.dev/pause-reason="holiday freeze" '
+    "--overwrite",
+    "kubectl get dj newsletter-to-mailchimp -n marketing -o jsonpath='{.status.lastRun.rejections}'",
     "kubectl describe dj newsletter-to-mailchimp -n marketing",
     "kubectl logs -n marketing -l destinations.dev/job=newsletter-to-mailchimp --tail=50",
     "kubectl describe dj signups-company-enrichment -n marketing",
@@ -156,6 +159,10 @@ ELSEWHERE = {
     "kubectl destinations logs newsletter-to-mailchimp -n marketing --follow": _PLUGIN,
     "kubectl destinations report newsletter-to-mailchimp -n marketing": _PLUGIN,
     "kubectl destinations logs export --run 1": _PLUGIN,
+    'psql "$WAREHOUSE" -c "SELECT record_key, reason, attempts, given_up FROM destinations_rejections '
+    "WHERE job = 'newsletter-to-mailchimp'\"": (
+        "needs the job's warehouse; tests/worker/test_rejections.py reads the same table"
+    ),
     "make demo": "runs `destinations demo` until Ctrl-C; tests/demo runs the demo in --until-ready mode",
     "make test": "is the test suite itself (what CI runs through .ci/run)",
     'export KUBEBUILDER_ASSETS="$(setup-envtest use -p path 1.36.x)"': (
