@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import re
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from destinations.plugin.main import Session
@@ -217,3 +222,21 @@ def test_status_in_an_empty_namespace_says_there_are_no_jobs(
     result = invoke(capsys, sandbox.kubeconfig_path, "-n", "default", "status")
     assert result.code == 0
     assert result.err == 'No DestinationJobs found in namespace "default".\n'
+
+
+def test_colour_only_in_a_terminal_and_never_with_no_color(
+    sandbox: Sandbox, sandbox_api: SandboxApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_job(sandbox_api, "team", {"phase": "Failed", "reason": "FailingTooLong", "message": "gave up"})
+    plugin = str(Path(sys.executable).parent / "kubectl-destinations")
+    command = ["--kubeconfig", str(sandbox.kubeconfig_path), "-n", "team", "status", "export"]
+    environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    coloured = pexpect.run(plugin, args=command, env={**environment, "TERM": "xterm"}, encoding="utf-8")
+    assert re.search(r"Status:\s+\x1b\[1;31mFailed\x1b\[0m \(FailingTooLong\): gave up", coloured)
+    plain = pexpect.run(
+        plugin, args=[*command, "--no-color"], env={**environment, "TERM": "xterm"}, encoding="utf-8"
+    )
+    assert "\x1b[" not in plain
+    assert "Status:           Failed (FailingTooLong): gave up" in plain.replace("\r\n", "\n")
+    piped = invoke(capsys, sandbox.kubeconfig_path, "-n", "team", "status", "export")
+    assert "\x1b[" not in piped.out

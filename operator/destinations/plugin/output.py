@@ -39,6 +39,8 @@ def make_console(no_color: bool = False, stream: Any = None) -> Console:
     return Console(
         file=stream or sys.stdout,
         no_color=no_color,
+        # --no-color: no escape sequences at all (NO_COLOR alone still allows bold, as no-color.org says).
+        color_system=None if no_color else "auto",
         highlight=False,
         soft_wrap=True,
         emoji=False,
@@ -47,8 +49,10 @@ def make_console(no_color: bool = False, stream: Any = None) -> Console:
 
 
 def styled(value: str, style: str | None = None) -> Text:
-    """`value` in its STYLES colour (or `style`), plain when no colour applies."""
-    return Text(value, style=style or STYLES.get(value, ""))
+    """`value` in its STYLES colour (or `style`); text appended later keeps the default style."""
+    text = Text()
+    text.append(value, style=style or STYLES.get(value, ""))
+    return text
 
 
 def table(
