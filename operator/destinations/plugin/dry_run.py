@@ -3,7 +3,8 @@
 Sets the annotation `destinations.dev/dry-run-requested-at` to a new value. An operator that supports
 dry runs reads the source, works out what a run would add, update and remove, and writes the result to
 `status.lastDryRun` (echoing the request value in `status.lastDryRun.requestedAt`) without touching the
-phase, the backoff or the counters. With `--wait` the command waits for that result and prints it; an
+phase, the backoff or the counters. With `--wait` the command waits for that result and prints it (exit 1
+when its `result` is `failed`); an
 operator without dry-run support leaves the status unchanged, and the command says so when `--timeout`
 runs out (the annotation stays, so a later operator acts on it).
 """
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace, session: Session) -> int:
             f"({DRY_RUN_ANNOTATION}); the annotation stays set, so an operator that supports them will "
             "act on it."
         ) from None
+    last = (job.get("status") or {}).get("lastDryRun") or {}
     session.console.print("Last dry run:")
-    for line in dump((job.get("status") or {}).get("lastDryRun"), "yaml").splitlines():
+    for line in dump(last, "yaml").splitlines():
         session.console.print(f"  {line}")
-    return 0
+    return 1 if last.get("result") == "failed" else 0
