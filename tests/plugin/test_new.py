@@ -280,3 +280,33 @@ def test_a_wrong_or_missing_flag_names_the_flag_and_what_it_accepts(
     result = invoke(capsys, tmp_path / "no-kubeconfig", "new", *flags)
     assert result.code == 2
     assert result.err.startswith(message)
+
+
+def test_an_export_asks_for_the_sync_mode_and_mirror_needs_a_warehouse_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [
+        "new", "--provider", "mailchimp", "--type", "export", "--authorization", "mailchimp",
+        "--set", "listId=a1b2c3", "--name", "newsletter",
+    ]  # fmt: skip
+    warehouse = "{warehouse: {connectionSecretRef: {name: warehouse, key: dsn}, table: subscribers}}"
+    mirrored = invoke(capsys, tmp_path / "none", *common, "--source", warehouse, "--mode", "mirror")
+    assert mirrored.code == 0, mirrored.err
+    assert "  mode: mirror\n" in mirrored.out
+    from_url = invoke(
+        capsys,
+        tmp_path / "none",
+        *common,
+        "--source",
+        "{url: {url: https://x.io/a.jsonl}}",
+        "--mode",
+        "mirror",
+    )
+    assert from_url.code == 1
+    assert from_url.err.startswith("error: the job does not validate:\n  DestinationJob newsletter: spec")
+    assert "mirror" in from_url.err and "warehouse" in from_url.err
+    unknown = invoke(capsys, tmp_path / "none", *common, "--source", warehouse, "--mode", "replace")
+    assert (unknown.code, unknown.err) == (
+        2,
+        "error: --mode 'replace' is not one of: upsert, mirror, insert, update\n",
+    )

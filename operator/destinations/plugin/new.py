@@ -3,8 +3,9 @@
 Provider → job type → Authorization (an existing Healthy one of that provider, or a new one: its
 method, then the Secret's keys for that method, asked without echo) → the config fields of the
 provider's schema for that job type, with their descriptions and defaults → source and/or sink →
-schedule → the job's name. Every answer is checked as it is given (the same pydantic models the
-admission webhooks use), and the result is checked whole with `destinations validate`'s rules.
+sync mode (exports, when the provider has more than one) → schedule → the job's name. Every answer
+is checked as it is given (the same pydantic models the admission webhooks use), and the result is
+checked whole with `destinations validate`'s rules.
 
 The output is GitOps-ready YAML: the Authorization (when new) and the DestinationJob, printed or
 written with `-f FILE`; the Secret is never printed but written to its own file (mode 0600,
@@ -38,8 +39,10 @@ from destinations.api.models import (
     DataEndpoint,
     JobType,
     Schedule,
+    SyncMode,
 )
 from destinations.plugin.errors import PermissionDenied, PluginError, Unreachable, UsageError
+from destinations.plugin.providers import sync_modes
 from destinations.providers.base import Provider
 from destinations.providers.catalog import load_catalog
 from destinations.providers.commands import describe_schedule
@@ -288,6 +291,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sink", metavar="YAML", help="spec.sink as YAML, e.g. '{file: {path: out.jsonl, …}}'"
     )
+    parser.add_argument("--mode", help="export sync mode: upsert (default), mirror, insert or update")
     parser.add_argument(
         "--schedule",
         help="default, 'every 1h', 'cron 0 6 * * * [TIMEZONE]' or once (default: the provider's)",
@@ -573,6 +577,24 @@ class Wizard:
             raise UsageError(f"{role}: {problem}")
         return value
 
+    def mode(self, provider: Provider, source: Json) -> str:
+        """The export's sync mode among the provider's; mirror only with a warehouse source."""
+        descriptions = {
+            "upsert": "create and update members",
+            "mirror": "also remove members who left the source (needs a warehouse source)",
+            "insert": "only create members; existing ones are left untouched",
+            "update": "only update members; unknown ones are skipped",
+        }
+        modes = sync_modes(provider)
+        if "warehouse" not in source and SyncMode.MIRROR.value in modes and self.args.mode is None:
+            modes.remove(SyncMode.MIRROR.value)
+        if len(modes) == 1 and self.args.mode is None:
+            return modes[0]
+        choices = [(mode, f"{mode}: {descriptions.get(mode, '')}".rstrip(": ")) for mode in modes]
+        return self.ask.choose(
+            "Sync mode:", choices, flag="--mode", given=self.args.mode, default=SyncMode.UPSERT.value
+        )
+
     def schedule(self, provider: Provider) -> Json | None:
         default_text = describe_schedule(provider.default_schedule)
         if self.args.schedule is not None:
@@ -620,6 +642,10 @@ class Wizard:
             spec["source"] = self.endpoint("source")
         if job_type in (JobType.IMPORT, JobType.ENRICHMENT):
             spec["sink"] = self.endpoint("sink")
+        if job_type == JobType.EXPORT:
+            mode = self.mode(provider, spec["source"])
+            if mode != SyncMode.UPSERT.value:
+                spec["mode"] = mode
         schedule = self.schedule(provider)
         if schedule is not None:
             spec["schedule"] = schedule
