@@ -6,9 +6,9 @@ and https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validatio
 
 from __future__ import annotations
 
-from tests.fixtures.sandbox import SandboxApi
+from tests.fixtures.sandbox import SandboxApi, wait_until
 
-from .conftest_helpers import widget_crd
+from .conftest_helpers import WIDGETS, create_widget_crd, widget
 
 
 def _names(resource_list: dict) -> set[str]:  # type: ignore[type-arg]
@@ -53,9 +53,8 @@ def test_named_groups_are_listed_with_their_preferred_version(sandbox_api: Sandb
 
 
 def test_a_crd_created_through_the_api_is_established_and_discoverable(sandbox_api: SandboxApi) -> None:
-    created = sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
-    assert created.status_code == 201
-    conditions = {c["type"]: c["status"] for c in created.json()["status"]["conditions"]}
+    created = create_widget_crd(sandbox_api)
+    conditions = {c["type"]: c["status"] for c in created["status"]["conditions"]}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
     assert "sandbox.test" in {group["name"] for group in sandbox_api.get("/apis").json()["groups"]}
     widgets = next(
@@ -68,15 +67,31 @@ def test_a_crd_created_through_the_api_is_established_and_discoverable(sandbox_a
 
 
 def test_deleting_a_crd_stops_serving_its_resource(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
-    assert (
-        sandbox_api.delete(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.sandbox.test"
-        ).status_code
-        == 200
+    create_widget_crd(sandbox_api)
+    assert sandbox_api.post(WIDGETS, widget("w")).status_code == 201
+    response = sandbox_api.delete(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.sandbox.test"
     )
-    assert sandbox_api.get("/apis/sandbox.test/v1").status_code == 404
-    assert sandbox_api.get("/apis/sandbox.test/v1/namespaces/default/widgets").status_code == 404
+    # The answer is the CRD, terminating: held by the cleanup finalizer until its widgets are gone.
+    assert response.status_code == 200
+    deleted = response.json()
+    assert deleted["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
+    assert deleted["metadata"]["deletionTimestamp"]
+    terminating = next(c for c in deleted["status"]["conditions"] if c["type"] == "Terminating")
+    assert (terminating["status"], terminating["reason"]) == ("True", "InstanceDeletionPending")
+    wait_until(
+        lambda: (
+            sandbox_api.get("/apis/sandbox.test/v1").status_code == 404
+            and sandbox_api.get(WIDGETS).status_code == 404
+            and sandbox_api.get(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.sandbox.test"
+            ).status_code
+            == 404
+        ),
+        message="the CRD and its resource to go",
+    )
+    create_widget_crd(sandbox_api)
+    assert sandbox_api.get(WIDGETS).json()["items"] == []
 
 
 def test_the_repository_crds_are_installed_at_start_up(sandbox_api: SandboxApi, repo_root) -> None:  # type: ignore[no-untyped-def]

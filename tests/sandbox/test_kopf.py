@@ -16,16 +16,13 @@ from pathlib import Path
 from destinations.sandbox import Sandbox
 from tests.fixtures.sandbox import SandboxApi, wait_until
 
-from .conftest_helpers import DATA, WIDGETS, widget, widget_crd
+from .conftest_helpers import DATA, WIDGETS, create_widget_crd, widget
 
 
 def test_kopf_operator_sees_create_update_delete_and_manages_finalizers(
     sandbox: Sandbox, sandbox_api: SandboxApi, tmp_path: Path
 ) -> None:
-    assert (
-        sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd()).status_code
-        == 201
-    )
+    create_widget_crd(sandbox_api)
     markers = tmp_path / "markers"
     markers.mkdir()
     environment = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path), "MARKERS": str(markers)}

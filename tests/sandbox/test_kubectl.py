@@ -177,7 +177,12 @@ def test_repository_crds_and_examples_apply(kubectl: Kubectl, repo_root: Path) -
         for document in yaml.safe_load_all(path.read_text()):
             if isinstance(document, dict) and document.get("metadata", {}).get("namespace"):
                 namespaces.add(document["metadata"]["namespace"])
-    for namespace in sorted(namespaces):
-        kubectl("create", "namespace", namespace)
-    if any(examples.rglob("*.yaml")):
-        kubectl("apply", "-R", "-f", str(examples))
+    assert namespaces == {"marketing"}
+    kubectl("create", "namespace", "marketing")
+    applied = kubectl("apply", "-R", "-f", str(examples)).stdout.splitlines()
+    kinds = sorted(line.split("/")[0] for line in applied)
+    assert (
+        kinds
+        == ["authorization.destinations.dev"] * 6 + ["destinationjob.destinations.dev"] * 11 + ["secret"] * 7
+    )
+    assert all(line.endswith(" created") for line in applied), applied

@@ -7,9 +7,9 @@ https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/object-me
 
 from __future__ import annotations
 
-from tests.fixtures.sandbox import SandboxApi
+from tests.fixtures.sandbox import SandboxApi, wait_until
 
-from .conftest_helpers import WIDGETS, configmap, widget, widget_crd
+from .conftest_helpers import WIDGETS, configmap, create_widget_crd, widget
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 
@@ -67,7 +67,7 @@ def test_a_no_op_update_keeps_the_resource_version(sandbox_api: SandboxApi) -> N
 
 
 def test_custom_resource_generation_counts_spec_changes_only(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
+    create_widget_crd(sandbox_api)
     assert sandbox_api.post(WIDGETS, widget("w")).json()["metadata"]["generation"] == 1
     labelled = sandbox_api.patch(f"{WIDGETS}/w", {"metadata": {"labels": {"a": "b"}}}).json()
     assert labelled["metadata"]["generation"] == 1
@@ -107,5 +107,21 @@ def test_secret_string_data_is_folded_into_data(sandbox_api: SandboxApi) -> None
 
 
 def test_new_namespaces_get_a_default_service_account(sandbox_api: SandboxApi) -> None:
+    # On a real control plane kube-controller-manager creates it, a moment after the namespace.
     sandbox_api.post("/api/v1/namespaces", {"metadata": {"name": "team"}})
-    assert sandbox_api.get("/api/v1/namespaces/team/serviceaccounts/default").status_code == 200
+    wait_until(
+        lambda: sandbox_api.get("/api/v1/namespaces/team/serviceaccounts/default").status_code == 200,
+        message="the default service account",
+    )
+
+
+def test_new_namespaces_get_the_root_ca_configmap(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post("/api/v1/namespaces", {"metadata": {"name": "team"}})
+    path = "/api/v1/namespaces/team/configmaps/kube-root-ca.crt"
+    wait_until(lambda: sandbox_api.get(path).status_code == 200, message="kube-root-ca.crt")
+    published = sandbox_api.get(path).json()
+    assert list(published["data"]) == ["ca.crt"]
+    assert published["data"]["ca.crt"].startswith("-----BEGIN CERTIFICATE-----\n")
+    assert published["metadata"]["annotations"]["kubernetes.io/description"].startswith(
+        "Contains a CA bundle that can be used to verify the kube-apiserver"
+    )

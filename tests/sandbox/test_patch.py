@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tests.fixtures.sandbox import SandboxApi
 
-from .conftest_helpers import WIDGETS, configmap, widget, widget_crd
+from .conftest_helpers import WIDGETS, configmap, create_widget_crd, widget
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -49,10 +49,27 @@ def test_json_patch_applies_operations_in_order(sandbox_api: SandboxApi) -> None
         {"op": "test", "path": "/data/a", "value": "1"},
         {"op": "add", "path": "/data/b", "value": "2"},
         {"op": "remove", "path": "/data/a"},
-        {"op": "add", "path": "/metadata/labels", "value": {"x~y": "z"}},
+        {"op": "add", "path": "/metadata/labels", "value": {"example.com/tier": "web"}},
+        {"op": "replace", "path": "/metadata/labels/example.com~1tier", "value": "db"},
     ]
     patched = sandbox_api.patch(f"{CONFIGMAPS}/c", operations, "application/json-patch+json").json()
-    assert patched["data"] == {"b": "2"} and patched["metadata"]["labels"] == {"x~y": "z"}
+    assert patched["data"] == {"b": "2"} and patched["metadata"]["labels"] == {"example.com/tier": "db"}
+
+
+def test_json_patch_replace_of_a_missing_key_adds_it(sandbox_api: SandboxApi) -> None:
+    # evanphx/json-patch v4, which the API server uses, does not check the key exists (RFC 6902 would).
+    sandbox_api.post(CONFIGMAPS, configmap("c", a="1"))
+    operations = [{"op": "replace", "path": "/data/b", "value": "2"}]
+    patched = sandbox_api.patch(f"{CONFIGMAPS}/c", operations, "application/json-patch+json").json()
+    assert patched["data"] == {"a": "1", "b": "2"}
+
+
+def test_json_patch_with_an_unknown_operation_is_422(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post(CONFIGMAPS, configmap("c", a="1"))
+    operations = [{"op": "frob", "path": "/data/a", "value": "2"}]
+    response = sandbox_api.patch(f"{CONFIGMAPS}/c", operations, "application/json-patch+json")
+    assert response.status_code == 422
+    assert response.json()["message"] == "the server rejected our request due to an error in our request"
 
 
 def test_json_patch_with_a_failing_test_operation_is_422_and_changes_nothing(sandbox_api: SandboxApi) -> None:
@@ -63,6 +80,16 @@ def test_json_patch_with_a_failing_test_operation_is_422_and_changes_nothing(san
     ]
     response = sandbox_api.patch(f"{CONFIGMAPS}/c", operations, "application/json-patch+json")
     assert response.status_code == 422
+    assert response.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "the server rejected our request due to an error in our request",
+        "reason": "Invalid",
+        "details": {},
+        "code": 422,
+    }
     assert sandbox_api.get(f"{CONFIGMAPS}/c").json()["data"] == {"a": "1"}
 
 
@@ -79,9 +106,11 @@ def test_strategic_merge_patch_merges_containers_by_name_and_env_by_name(sandbox
     }
     patched = sandbox_api.patch(f"{DEPLOYMENTS}/d", patch, "application/strategic-merge-patch+json").json()
     containers = patched["spec"]["template"]["spec"]["containers"]
+    # The server's order: the patch's items first, then the items only the server had (a new env B
+    # goes before A); main, patched, keeps its place before side.
     assert [c["name"] for c in containers] == ["main", "side"]
     assert containers[0]["image"] == "x2"
-    assert [e["name"] for e in containers[0]["env"]] == ["A", "B"]
+    assert [e["name"] for e in containers[0]["env"]] == ["B", "A"]
     assert containers[0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
 
 
@@ -96,13 +125,13 @@ def test_strategic_merge_patch_merges_finalizers_as_a_set(sandbox_api: SandboxAp
     sandbox_api.post(DEPLOYMENTS, _deployment())
     patch = {"metadata": {"finalizers": ["a/two"]}}
     patched = sandbox_api.patch(f"{DEPLOYMENTS}/d", patch, "application/strategic-merge-patch+json").json()
-    assert patched["metadata"]["finalizers"] == ["a/one", "a/two"]
+    assert patched["metadata"]["finalizers"] == ["a/two", "a/one"]
     removal = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a/one", "a/two"]}}
     sandbox_api.patch(f"{DEPLOYMENTS}/d", removal, "application/strategic-merge-patch+json")
 
 
 def test_strategic_merge_patch_is_refused_for_custom_resources(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
+    create_widget_crd(sandbox_api)
     sandbox_api.post(WIDGETS, widget("w"))
     response = sandbox_api.patch(
         f"{WIDGETS}/w", {"spec": {"size": 2}}, "application/strategic-merge-patch+json"
@@ -137,4 +166,56 @@ def test_server_side_apply_requires_a_field_manager(sandbox_api: SandboxApi) -> 
         content="data: {}",
         headers={"Content-Type": "application/apply-patch+yaml"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch'
+    )
+    assert response.json()["details"]["causes"] == [
+        {
+            "reason": "FieldValueRequired",
+            "message": "Required value: is required for apply patch",
+            "field": "fieldManager",
+        }
+    ]
+
+
+def test_strategic_merge_patch_orders_patch_items_before_server_only_ones_where_it_can(
+    sandbox_api: SandboxApi,
+) -> None:
+    deployment = _deployment()
+    deployment["spec"]["template"]["spec"]["containers"] = [
+        {"name": name, "image": "x"} for name in ("a", "b", "c", "d")
+    ]
+    sandbox_api.post(DEPLOYMENTS, deployment)
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "z", "image": "q"},
+                        {"name": "c", "image": "q"},
+                        {"name": "a", "image": "q"},
+                    ]
+                }
+            }
+        }
+    }
+    patched = sandbox_api.patch(f"{DEPLOYMENTS}/d", patch, "application/strategic-merge-patch+json").json()
+    assert [c["name"] for c in patched["spec"]["template"]["spec"]["containers"]] == ["z", "b", "c", "a", "d"]
+
+
+def test_strategic_merge_patch_follows_set_element_order(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post(DEPLOYMENTS, _deployment())
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "side"}, {"name": "extra"}, {"name": "main"}],
+                    "containers": [{"name": "extra", "image": "e"}],
+                }
+            }
+        }
+    }
+    patched = sandbox_api.patch(f"{DEPLOYMENTS}/d", patch, "application/strategic-merge-patch+json").json()
+    containers = patched["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["side", "extra", "main"]

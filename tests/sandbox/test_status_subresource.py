@@ -9,12 +9,12 @@ import pytest
 
 from tests.fixtures.sandbox import SandboxApi
 
-from .conftest_helpers import WIDGETS, widget, widget_crd
+from .conftest_helpers import WIDGETS, create_widget_crd, widget
 
 
 @pytest.fixture(autouse=True)
 def _widgets(sandbox_api: SandboxApi) -> None:
-    sandbox_api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())
+    create_widget_crd(sandbox_api)
 
 
 def test_status_sent_on_create_is_dropped(sandbox_api: SandboxApi) -> None:

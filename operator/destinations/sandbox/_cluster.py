@@ -22,16 +22,26 @@ import yaml
 
 from . import _objects
 from ._errors import ApiError, already_exists, bad_request, conflict, gone, invalid, not_found
-from ._patch import json_merge_patch, json_patch, strategic_merge_patch
+from ._patch import go_json_type, json_merge_patch, json_patch, strategic_merge_patch
 from ._resources import Registry, ResourceType, resource_types_of_crd
 from ._schema import apply_schema
 from ._selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from ._store import Store
+from ._tls import certificates
 from ._webhooks import Webhooks
 
 Json = dict[str, Any]
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+#: The ConfigMap with the cluster's CA that every namespace gets.
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+_ROOT_CA_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
+    "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
+    "distributions of Kubernetes clusters."
+)
+#: The finalizer that holds a deleted CRD until its custom resources are gone.
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 NAMESPACE_KEY = ("", "namespaces")
 POD_KEY = ("", "pods")
 _IGNORED_FOR_GENERATION = ("metadata", "status", "apiVersion", "kind")
@@ -96,6 +106,26 @@ def _without_version(obj: Json) -> Json:
 
 def _spec_part(obj: Json) -> Json:
     return {k: v for k, v in obj.items() if k not in _IGNORED_FOR_GENERATION}
+
+
+def _apply_needs_a_field_manager() -> ApiError:
+    """The real server's refusal of an apply patch without `?fieldManager=`: PatchOptions is invalid."""
+    return ApiError(
+        422,
+        "Invalid",
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+        details={
+            "group": "meta.k8s.io",
+            "kind": "PatchOptions",
+            "causes": [
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value: is required for apply patch",
+                    "field": "fieldManager",
+                }
+            ],
+        },
+    )
 
 
 class Cluster:
@@ -320,6 +350,7 @@ class Cluster:
         stored = self._commit(resource_type, obj, options)
         if resource_type.storage_key == NAMESPACE_KEY and not options.dry_run:
             await self._create_default_service_account(name)
+            await self._publish_root_ca(name)
         return self._served(resource_type, stored)
 
     def _check_type(self, resource_type: ResourceType, obj: Json) -> None:
@@ -341,6 +372,24 @@ class Cluster:
             and self.store.get(service_accounts.storage_key, namespace, "default") is None
         ):
             await self.create(service_accounts, namespace, {"metadata": {"name": "default"}})
+
+    async def _publish_root_ca(self, namespace: str) -> None:
+        """The `kube-root-ca.crt` ConfigMap that kube-controller-manager's root-ca-cert-publisher puts
+        into every namespace: the CA that verifies the API server, for pods to mount.
+
+        Reference: https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#root-ca-certificate-configmap
+        """
+        configmaps = self.registry.lookup("", "v1", "configmaps")
+        if configmaps is None or self.store.get(configmaps.storage_key, namespace, ROOT_CA_CONFIGMAP):
+            return
+        body = {
+            "metadata": {
+                "name": ROOT_CA_CONFIGMAP,
+                "annotations": {"kubernetes.io/description": _ROOT_CA_DESCRIPTION},
+            },
+            "data": {"ca.crt": certificates().ca_pem.decode()},
+        }
+        await self.create(configmaps, namespace, body)
 
     # --- update ------------------------------------------------------------------------------
 
@@ -498,9 +547,12 @@ class Cluster:
         current = self.store.get(resource_type.storage_key, namespace, name)
         if content_type == "application/apply-patch+yaml":
             if not options.field_manager:
-                raise bad_request("PATCH, fieldManager: Required value: is required for apply patch")
+                raise _apply_needs_a_field_manager()
             if not isinstance(document, dict):
-                raise bad_request("apply patch must be a YAML object")
+                raise bad_request(
+                    "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot "
+                    f"unmarshal {go_json_type(document)} into Go value of type map[string]interface {{}}"
+                )
             if current is None and not subresource:
                 document.setdefault("metadata", {})["name"] = name
                 return await self.create(resource_type, namespace, document, options)
@@ -609,6 +661,8 @@ class Cluster:
             finalizers.append("foregroundDeletion")
         if resource_type.storage_key == NAMESPACE_KEY:
             return self._served(resource_type, self._start_namespace_deletion(resource_type, obj))
+        if resource_type.storage_key == CRD_KEY and not meta.get("deletionTimestamp"):
+            return self._served(resource_type, self._start_crd_deletion(resource_type, obj))
         if meta.get("deletionTimestamp"):
             if resource_type.storage_key == POD_KEY and grace == 0 and meta.get("deletionGracePeriodSeconds"):
                 pass  # a forced delete of a terminating pod proceeds below
@@ -652,6 +706,27 @@ class Cluster:
             self._drop_crd(obj)
         removed = self.store.remove(resource_type.storage_key, meta.get("namespace", ""), meta["name"])
         return removed or obj
+
+    def _start_crd_deletion(self, resource_type: ResourceType, crd: Json) -> Json:
+        """Mark a CRD terminating, as apiextensions' REST.Delete does; the answer is that CRD.
+
+        The `customresourcecleanup` finalizer holds it while the controllers delete its custom resources
+        (`Controllers`), then it goes and its resource stops being served.
+        Reference: k8s.io/apiextensions-apiserver/pkg/registry/customresourcedefinition/etcd.go.
+        """
+        new = copy.deepcopy(crd)
+        meta = new["metadata"]
+        meta["deletionTimestamp"] = _objects.now()
+        finalizers = list(meta.get("finalizers") or [])
+        if CRD_CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CRD_CLEANUP_FINALIZER)
+        meta["finalizers"] = finalizers
+        new["status"] = _objects.crd_terminating(
+            new,
+            "InstanceDeletionPending",
+            "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
+        )
+        return self._commit(resource_type, new, Options())
 
     def _drop_crd(self, crd: Json) -> None:
         types = self.registry.remove_crd(crd["metadata"]["name"])

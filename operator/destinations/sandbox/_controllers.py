@@ -5,6 +5,8 @@
   `foregroundDeletion` finalizer). A dependent created for an owner that no longer exists is collected
   too, which is what keeps a pod created just after its job was deleted from running forever.
 - Deleting a namespace deletes everything in it, waits for finalizers, then removes the namespace.
+- Deleting a CRD deletes its custom resources, waits for their finalizers, then lets the CRD go
+  (apiextensions' `customresourcecleanup` finalizer controller).
 
 Both react to store changes synchronously and do their work in tasks, so like the real controllers they
 are asynchronous with respect to the request that triggered them.
@@ -18,7 +20,8 @@ import copy
 from collections.abc import Coroutine
 from typing import Any
 
-from ._cluster import NAMESPACE_KEY, Cluster, Options
+from . import _objects
+from ._cluster import CRD_CLEANUP_FINALIZER, CRD_KEY, NAMESPACE_KEY, Cluster, Options
 from ._errors import ApiError
 from ._store import Change
 
@@ -74,6 +77,8 @@ class Controllers:
         if meta.get("deletionTimestamp"):
             if change.key == NAMESPACE_KEY:
                 self._spawn(f"namespace/{uid}", self._clean_namespace(meta["name"]))
+            elif change.key == CRD_KEY and CRD_CLEANUP_FINALIZER in (meta.get("finalizers") or ()):
+                self._spawn(f"crd/{uid}", self._clean_crd(meta["name"], uid))
             elif "foregroundDeletion" in (meta.get("finalizers") or ()):
                 self._spawn(
                     f"foreground/{uid}",
@@ -167,3 +172,49 @@ class Controllers:
             self._cluster.store.put(NAMESPACE_KEY, new)
             return
         self._cluster.store.remove(NAMESPACE_KEY, "", namespace)
+
+    async def _clean_crd(self, name: str, uid: str) -> None:
+        """Delete a terminating CRD's custom resources, wait until they are gone, drop the finalizer."""
+        await asyncio.sleep(0)
+        crds = self._cluster.registry.by_storage_key(CRD_KEY)
+        assert crds is not None
+        await self._set_crd_condition(
+            name, uid, "InstanceDeletionInProgress", "CustomResource deletion is in progress"
+        )
+        while True:
+            remaining = 0
+            for resource_type in self._cluster.registry.crd_types(name):
+                for namespace in list(self._cluster.store.namespaces_in_use(resource_type.storage_key)):
+                    for obj in list(self._cluster.store.iter_objects(resource_type.storage_key, namespace)):
+                        remaining += 1
+                        if not obj["metadata"].get("deletionTimestamp"):
+                            await self._delete(
+                                resource_type.storage_key,
+                                namespace,
+                                obj["metadata"]["name"],
+                                obj["metadata"].get("uid", ""),
+                            )
+            if remaining == 0:
+                break
+            await asyncio.sleep(_POLL_SECONDS)
+        crd = await self._set_crd_condition(name, uid, "InstanceDeletionCompleted", "removed all instances")
+        if crd is None:
+            return
+        new = copy.deepcopy(crd)
+        new["metadata"]["finalizers"] = [
+            f for f in new["metadata"].get("finalizers") or [] if f != CRD_CLEANUP_FINALIZER
+        ]
+        with contextlib.suppress(ApiError):
+            await self._cluster.update(crds, "", name, new, Options())
+
+    async def _set_crd_condition(self, name: str, uid: str, reason: str, message: str) -> Json | None:
+        crds = self._cluster.registry.by_storage_key(CRD_KEY)
+        crd = self._cluster.store.get(CRD_KEY, "", name)
+        if crds is None or crd is None or crd["metadata"].get("uid") != uid:
+            return None
+        new = copy.deepcopy(crd)
+        new["status"] = _objects.crd_terminating(crd, reason, message)
+        try:
+            return await self._cluster.update(crds, "", name, new, Options(), subresource="status")
+        except ApiError:
+            return None

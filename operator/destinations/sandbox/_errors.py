@@ -42,7 +42,7 @@ def status_object(code: int, reason: str, message: str, details: Json | None = N
         "reason": reason,
         "code": code,
     }
-    if details:
+    if details is not None:
         status["details"] = details
     return status
 

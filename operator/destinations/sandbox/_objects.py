@@ -8,6 +8,7 @@ a Namespace's finalizer. Kept apart from the request handling so each rule is ea
 from __future__ import annotations
 
 import base64
+import copy
 import random
 import re
 import uuid
@@ -272,14 +273,31 @@ def crd_status(crd: Json) -> Json:
     names = dict(spec.get("names") or {})
     names.setdefault("singular", str(names.get("kind", "")).lower())
     names.setdefault("listKind", f"{names.get('kind', '')}List")
+    terminating = [previous["Terminating"]] if "Terminating" in previous else []
     return {
         "conditions": [
             condition("NamesAccepted", "NoConflicts", "no conflicts found"),
             condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+            *terminating,
         ],
         "acceptedNames": names,
         "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
     }
+
+
+def crd_terminating(crd: Json, reason: str, message: str) -> Json:
+    """The CRD's status with its `Terminating` condition set (apiextensions' finalizer controller)."""
+    status = copy.deepcopy(crd.get("status") or {})
+    others = [c for c in status.get("conditions") or [] if c.get("type") != "Terminating"]
+    terminating = {
+        "type": "Terminating",
+        "status": "True",
+        "lastTransitionTime": now(),
+        "reason": reason,
+        "message": message,
+    }
+    status["conditions"] = [*others, terminating]
+    return status
 
 
 def refuse_if_terminating(namespace_obj: Json | None, resource: str, name: str, namespace: str) -> None:

@@ -129,39 +129,79 @@ def _remove(document: Any, path: str) -> Any:
     return document
 
 
+#: What the API server answers for any operation that does not apply (a failed `test`, a missing path,
+#: an unknown `op`): `NewGenericServerResponse(422)`, whose message hides the library's own.
+JSON_PATCH_REFUSED = "the server rejected our request due to an error in our request"
+
+
 def json_patch(document: Any, operations: Any) -> Any:
-    """Apply RFC 6902 operations; a failed `test` refuses the whole patch with 422."""
+    """Apply RFC 6902 operations as the API server's json-patch (evanphx/json-patch v4) does.
+
+    Any operation that does not apply refuses the whole patch with 422 Invalid and the server's
+    generic message; a body that is not a list of operations is 400. Two v4 quirks are kept:
+    `replace` of a missing object key adds it, and `test` of a missing key passes for `null`.
+    Reference: k8s.io/apiserver/pkg/endpoints/handlers/patch.go (`applyJSPatch`).
+    """
     if not isinstance(operations, list):
-        raise bad_request("json patch must be a list of operations")
+        raise bad_request(
+            f"json: cannot unmarshal {go_json_type(operations)} into Go value of type jsonpatch.Patch"
+        )
     document = copy.deepcopy(document)
     for operation in operations:
-        if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
-            raise bad_request(f"invalid json patch operation: {operation!r}")
-        op, path = operation["op"], operation["path"]
-        if op == "add":
-            document = _add(document, path, copy.deepcopy(operation.get("value")))
-        elif op == "remove":
-            document = _remove(document, path)
-        elif op == "replace":
-            _get(document, path)
-            document = _remove(document, path) if _pointer(path) else document
-            document = _add(document, path, copy.deepcopy(operation.get("value")))
-        elif op in ("move", "copy"):
-            value = copy.deepcopy(_get(document, operation.get("from", "")))
-            if op == "move":
-                document = _remove(document, operation["from"])
-            document = _add(document, path, value)
-        elif op == "test":
-            if _get(document, path) != operation.get("value"):
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    f"the server rejected our request due to an error in our request: "
-                    f"testing value {path} failed: test failed",
-                )
-        else:
-            raise bad_request(f"unknown json patch operation {op!r}")
+        try:
+            document = _apply_operation(document, operation)
+        except (ApiError, KeyError, TypeError, ValueError):
+            raise ApiError(422, "Invalid", JSON_PATCH_REFUSED, details={}) from None
     return document
+
+
+def go_json_type(value: Any) -> str:
+    """How Go's encoding/json names a JSON value's type in its unmarshalling errors."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else "null"
+
+
+def _apply_operation(document: Any, operation: Any) -> Any:
+    op, path = operation["op"], operation["path"]
+    if op == "add":
+        return _add(document, path, copy.deepcopy(operation.get("value")))
+    if op == "remove":
+        return _remove(document, path)
+    if op == "replace":
+        tokens = _pointer(path)
+        if not tokens:
+            return copy.deepcopy(operation.get("value"))
+        parent, last = _parent(document, tokens, path)
+        if isinstance(parent, dict):
+            parent[last] = copy.deepcopy(operation.get("value"))
+            return document
+        _get(document, path)
+        document = _remove(document, path)
+        return _add(document, path, copy.deepcopy(operation.get("value")))
+    if op in ("move", "copy"):
+        value = copy.deepcopy(_get(document, operation["from"]))
+        if op == "move":
+            document = _remove(document, operation["from"])
+        return _add(document, path, value)
+    if op == "test":
+        tokens = _pointer(path)
+        if tokens:
+            parent, last = _parent(document, tokens, path)
+            if isinstance(parent, dict) and last not in parent:
+                if operation.get("value") is not None:
+                    raise ApiError(422, "Invalid", f"testing value {path} failed")
+                return document
+        if _get(document, path) != operation.get("value"):
+            raise ApiError(422, "Invalid", f"testing value {path} failed")
+        return document
+    raise ApiError(422, "Invalid", f"Unexpected kind: {op}")
 
 
 # --- strategic merge patch --------------------------------------------------------------------
@@ -197,18 +237,36 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
                 result[key] = merged
         else:
             result[key] = value
+    for key, order in patch.items():
+        if key.startswith("$setElementOrder/") and isinstance(order, list):
+            field = key.split("/", 1)[1]
+            merged_list = result.get(field)
+            live_list = target.get(field) if isinstance(target, dict) else None
+            list_key = None if field in _MERGED_SCALAR_LISTS else merge_key((*path, field))
+            if isinstance(merged_list, list) and (list_key is not None or field in _MERGED_SCALAR_LISTS):
+                live = live_list if isinstance(live_list, list) else []
+                result[field] = _in_patch_then_server_order(merged_list, order, live, list_key)
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
 def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    """Merge one list the way apimachinery's `mergeSlice` does, order included.
+
+    Scalar lists with the merge strategy (finalizers) are a de-duplicated union; lists of objects with
+    a merge key merge item by item. Either way the result is then put in order like the server's
+    `normalizeElementOrder`: the patch's items in the patch's order, the server-only items in the
+    live order, interleaved only where both are found in the live list (`mergeSortedSlice`), so a new
+    item comes before the server-only ones: live `[A]` patched with `[B]` reads `[B, A]`.
+    Reference: k8s.io/apimachinery/pkg/util/strategicpatch/patch.go (`mergeSlice`).
+    """
     current_list = list(current) if isinstance(current, list) else []
     field = path[-1]
     if field in _MERGED_SCALAR_LISTS:
         merged = list(current_list)
         merged.extend(item for item in patch if item not in merged)
-        return merged
+        return _in_patch_then_server_order(merged, patch, current_list, None)
     key = merge_key(path)
     if key is None or not all(isinstance(item, dict) for item in patch):
         return [strategic_merge_patch(None, item, path) if isinstance(item, dict) else item for item in patch]
@@ -219,9 +277,20 @@ def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[A
             if item.get("$patch") != "replace"
         ]
     result = list(current_list)
+    plain_items: list[Any] = []
     for item in patch:
         if key not in item:
             raise bad_request(f"map: {item!r} does not contain declared merge key: {key}")
+        if item.get("$patch") == "delete":
+            result = [
+                existing
+                for existing in result
+                if not (isinstance(existing, dict) and existing.get(key) == item[key])
+            ]
+        else:
+            plain_items.append(item)
+    server_order = list(result)
+    for item in plain_items:
         position = next(
             (
                 index
@@ -230,12 +299,51 @@ def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[A
             ),
             None,
         )
-        if item.get("$patch") == "delete":
-            if position is not None:
-                del result[position]
-            continue
         if position is None:
             result.append(strategic_merge_patch(None, item, path))
         else:
             result[position] = strategic_merge_patch(result[position], item, path)
+    return _in_patch_then_server_order(result, plain_items, server_order, key)
+
+
+def _identity(item: Any, key: str | None) -> Any:
+    return item.get(key) if key is not None and isinstance(item, dict) else item
+
+
+def _position(items: list[Any], item: Any, key: str | None) -> int:
+    wanted = _identity(item, key)
+    return next((index for index, other in enumerate(items) if _identity(other, key) == wanted), -1)
+
+
+def _in_patch_then_server_order(
+    merged: list[Any], order: list[Any], server_order: list[Any], key: str | None
+) -> list[Any]:
+    """Order `merged` as apimachinery's `normalizeElementOrder` does.
+
+    Items named in `order` (the patch list, or a `$setElementOrder` list) keep that order; the others
+    keep `server_order` (the live list). The two runs are then merged: a server-only item goes first
+    only when it and the next patch item are both in the live list and it stood before it there.
+    """
+    in_order = [item for item in merged if _position(order, item, key) >= 0]
+    server_only = [item for item in merged if _position(order, item, key) < 0]
+    in_order.sort(key=lambda item: _position(order, item, key))
+    server_only.sort(key=lambda item: _position(server_order, item, key))
+    result: list[Any] = []
+    left, right = 0, 0
+    while left < len(server_only) or right < len(in_order):
+        if left >= len(server_only):
+            result.append(in_order[right])
+            right += 1
+        elif right >= len(in_order):
+            result.append(server_only[left])
+            left += 1
+        else:
+            left_index = _position(server_order, server_only[left], key)
+            right_index = _position(server_order, in_order[right], key)
+            if left_index >= 0 and right_index >= 0 and left_index < right_index:
+                result.append(server_only[left])
+                left += 1
+            else:
+                result.append(in_order[right])
+                right += 1
     return result

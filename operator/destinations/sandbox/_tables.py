@@ -315,12 +315,9 @@ _BUILTIN: dict[tuple[str, str], tuple[list[Json], Cells]] = {
         ],
     ),
     ("", "serviceaccounts"): (
-        [NAME_COLUMN, _column("Secrets", "integer"), _column("Age")],
-        lambda sa: [
-            sa["metadata"]["name"],
-            len(sa.get("secrets") or []),
-            age(sa["metadata"].get("creationTimestamp")),
-        ],
+        # Since 1.30 the server prints no Secrets column (token Secrets are no longer made).
+        [NAME_COLUMN, _column("Age")],
+        lambda sa: [sa["metadata"]["name"], age(sa["metadata"].get("creationTimestamp"))],
     ),
     ("", "services"): (
         [
