@@ -16,6 +16,7 @@ from destinations.api.models import AuthMethod, JobType
 from destinations.providers._http import HttpClientFactory
 from destinations.providers._oauth import RotatedCredentials, StaticToken, token_source
 from destinations.providers.base import Credentials
+from destinations.providers.catalog import get_provider
 from destinations.providers.errors import AuthenticationFailed, ConfigurationError
 from destinations.providers.rotation import SealError, seal, secret_data_patch, unseal
 from destinations.providers.webhook import provider as webhook
@@ -198,3 +199,14 @@ def test_a_webhook_refresh_token_without_a_token_url_is_refused_naming_it() -> N
     values = {"refreshToken": REFRESH_TOKEN, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}
     check = webhook.check_credentials(Credentials(AuthMethod.OAUTH2, values, "http://127.0.0.1:9"))
     assert not check.healthy and "tokenUrl" in check.message
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [("facebook", "Meta issues no refresh tokens"), ("mailchimp", "do not expire")],
+)
+def test_providers_without_refresh_tokens_want_an_access_token(key: str, why: str) -> None:
+    values = {"refreshToken": REFRESH_TOKEN, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}
+    check = get_provider(key).check_credentials(Credentials(AuthMethod.OAUTH2, values, "http://127.0.0.1:9"))
+    assert not check.healthy
+    assert "lacks accessToken" in check.message and why in check.message

@@ -22,6 +22,14 @@ def missing_keys(credentials: Credentials) -> list[str]:
     return missing_secret_keys(credentials.method, credentials.values)
 
 
+def access_token(credentials: Credentials, why: str) -> str:
+    """The Secret's `accessToken`, for providers that cannot refresh one; `why` says why it is needed."""
+    token = (credentials.get("accessToken") or "").strip()
+    if not token:
+        raise ConfigurationError(f"the Secret lacks accessToken: {why}")
+    return token
+
+
 def require_keys(credentials: Credentials) -> None:
     """Raise `ConfigurationError` naming the Secret keys the method needs but lacks."""
     missing = missing_keys(credentials)

@@ -33,7 +33,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
-from destinations.providers._checks import require_keys, run_check
+from destinations.providers._checks import access_token, require_keys, run_check
 from destinations.providers._http import ProviderHttpClient, probe
 from destinations.providers._records import json_object, text_field
 from destinations.providers.base import (
@@ -56,6 +56,7 @@ from destinations.providers.identities import PHONE_REGIONS, normalize_email, no
 GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v21.0"
 MAX_USERS_PER_REQUEST = 10_000
+NO_REFRESH = "Meta issues no refresh tokens; put a system user's access token (ads_management) in accessToken"
 THROTTLING_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 AUTHENTICATION_CODES = frozenset({102, 190, 10, *range(200, 300)})
 #: Meta blocks a throttled ad account for 60 to 300 seconds (rate-limiting page); wait the longer.
@@ -250,12 +251,13 @@ class FacebookProvider(Provider):
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
         def check() -> str:
             require_keys(credentials)
+            token = access_token(credentials, NO_REFRESH)
             base = (credentials.endpoint or GRAPH_URL).rstrip("/")
             response = probe(
                 "GET",
                 f"{base}/{DEFAULT_API_VERSION}/me",
                 name="Meta",
-                headers={"Authorization": f"Bearer {credentials.get('accessToken') or ''}"},
+                headers={"Authorization": f"Bearer {token}"},
             )
             raise_for_graph_error(response)
             body = json_object(response, "Meta")
@@ -287,7 +289,7 @@ class FacebookProvider(Provider):
         return context.http(
             name="Meta",
             base_url=(context.credentials.endpoint or GRAPH_URL).rstrip("/"),
-            headers={"Authorization": f"Bearer {context.credentials.get('accessToken') or ''}"},
+            headers={"Authorization": f"Bearer {access_token(context.credentials, NO_REFRESH)}"},
             timeout=120.0,
             max_connections=1,
             describe_error=describe_graph_error,

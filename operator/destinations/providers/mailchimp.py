@@ -46,7 +46,7 @@ import httpx
 from pydantic import Field
 
 from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
-from destinations.providers._checks import require_keys, run_check
+from destinations.providers._checks import access_token, require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
 from destinations.providers._records import json_object, rebatch, text_field
@@ -66,6 +66,7 @@ from destinations.providers.identities import normalize_email
 MAX_MEMBERS_PER_BATCH = 500
 MAX_CONNECTIONS = 10
 METADATA_URL = "https://login.mailchimp.com/oauth2/metadata"
+NO_REFRESH = "Mailchimp's OAuth2 access tokens do not expire and it issues no refresh tokens"
 #: The batch-subscribe `error_code` of a member already in the audience (not an error for an export).
 CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
 
@@ -117,7 +118,7 @@ def describe_problem(response: httpx.Response) -> str:
 
 def _authentication(credentials: Credentials) -> tuple[dict[str, str], httpx.Auth | None]:
     if credentials.method == AuthMethod.OAUTH2:
-        return {"Authorization": f"Bearer {credentials.get('accessToken') or ''}"}, None
+        return {"Authorization": f"Bearer {access_token(credentials, NO_REFRESH)}"}, None
     return {}, httpx.BasicAuth("destinations", credentials.get("apiKey") or "")
 
 
@@ -126,7 +127,7 @@ def api_root(credentials: Credentials, *, transport: httpx.BaseTransport | None 
     if credentials.endpoint:
         return credentials.endpoint.rstrip("/")
     if credentials.method == AuthMethod.OAUTH2:
-        token = credentials.get("accessToken") or ""
+        token = access_token(credentials, NO_REFRESH)
         response = probe(
             "GET",
             METADATA_URL,
