@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -72,11 +73,33 @@ def test_the_command_runs_on_the_real_control_plane_and_leaves_nothing_behind(
         kubectl = Kubectl(kubectl_binary, kubeconfig, tmp_path / "cache")
         assert "destinationjobs.destinations.dev" in kubectl("get", "crds").stdout
         assert "sandbox-node   Ready" in kubectl("get", "nodes").stdout
+        # This sandbox's own directory (other tests' real sandboxes may run beside it): the one in
+        # the command line of the API server that listens on the announced port.
+        port = line.split("https://127.0.0.1:", 1)[1].split(";", 1)[0]
+        (apiserver,) = _command_lines_with(f"--secure-port {port} ")
+        workdir = re.search(r"(\S*/destinations-real-sandbox-[^/\s]+)/", apiserver)
+        assert workdir is not None, apiserver
+        assert len(_command_lines_with(workdir.group(1))) == 3  # etcd, kube-apiserver, controller-manager
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    leftovers = subprocess.run(["pgrep", "-f", "destinations-real-sandbox-"], capture_output=True, text=True)
-    assert leftovers.stdout == ""
+    assert _command_lines_with(workdir.group(1)) == []
+    assert not Path(workdir.group(1)).exists()
+
+
+def _command_lines_with(text: str) -> list[str]:
+    """The command lines of the running processes that contain `text` (zombies have none)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command_line:
+            found.append(command_line)
+    return found
 
 
 def test_emulator_only_options_are_refused_on_the_real_control_plane(tmp_path: Path) -> None:
