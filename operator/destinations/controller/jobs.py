@@ -289,7 +289,7 @@ class JobRunner:
 
     async def _run(self) -> None:
         try:
-            await self._adopt_run_in_flight()
+            await self._adopt_or_report()
             while not self._stopped:
                 while self._inbox and not self._stopped:
                     await self._step_or_report(self._inbox.popleft())
@@ -313,7 +313,30 @@ class JobRunner:
             logger.exception("%s: the job's loop failed; it restarts with the next watch event", self.label)
             self.controller.runners.pop(self.key, None)
 
-    async def _step_or_report(self, observation: Observation) -> None:
+    async def _adopt_or_report(self) -> None:
+        """Adopt the run in flight; when that raises (its pod cannot be read), show it and try again."""
+        while not self._stopped:
+            try:
+                await self._adopt_run_in_flight()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._failures += 1
+                delay = _FAILURE_RETRY_SECONDS[min(self._failures, len(_FAILURE_RETRY_SECONDS)) - 1]
+                logger.exception(
+                    "%s: adopting the run in flight failed (failure %d)", self.label, self._failures
+                )
+                retry_at = self.controller.clock() + timedelta(seconds=delay)
+                await self._show_failure(
+                    f"the operator failed to read this job's run in flight: {type(error).__name__}: "
+                    f"{str(error)[:300]}; it tries again at {format_time(retry_at)}"
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._failures = 0
+            return
+
+    async def _step_or_report(self, observation: Observation | dry_runs.DryRunEvent) -> None:
         """One step; a step that raises (a bug, or a state nobody foresaw) never leaves the job silent.
 
         The job shows the failure (status reason `OperatorError`, a message, Ready False, a Warning Event
