@@ -67,6 +67,34 @@ def test_schema_violations_name_the_field(
     assert fragment in causes[field]
 
 
+def test_string_checks_stop_at_the_first_failure_and_fields_keep_their_order(sandbox_api: SandboxApi) -> None:
+    # "A" is both too short and off the pattern: the server's string validator reports the length only.
+    response = sandbox_api.post(WIDGETS, widget("w", size=0, label="A"))
+    assert response.json()["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": "Invalid value: 0: spec.size in body should be greater than or equal to 1",
+            "field": "spec.size",
+        },
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "A": spec.label in body should be at least 2 chars long',
+            "field": "spec.label",
+        },
+    ]
+
+
+def test_a_bad_format_is_a_type_error(sandbox_api: SandboxApi) -> None:
+    response = sandbox_api.post(WIDGETS, widget("w", when="yesterday"))
+    assert response.json()["details"]["causes"] == [
+        {
+            "reason": "FieldValueTypeInvalid",
+            "message": 'Invalid value: "yesterday": spec.when in body must be of type date-time: "yesterday"',
+            "field": "spec.when",
+        }
+    ]
+
+
 def test_int_or_string_and_nullable_accept_their_values(sandbox_api: SandboxApi) -> None:
     assert sandbox_api.post(WIDGETS, widget("a", port=80, note=None)).status_code == 201
     assert sandbox_api.post(WIDGETS, widget("b", port="http")).status_code == 201

@@ -184,51 +184,23 @@ class _Walker:
         return result
 
     def _check_scalar(self, value: Any, schema: Json, path: str) -> None:
-        if "enum" in schema and value not in schema["enum"]:
-            supported = ", ".join(_render(option) for option in schema["enum"])
-            self.error(
-                path,
-                "FieldValueNotSupported",
-                f"Unsupported value: {_render(value)}: supported values: {supported}",
-            )
+        """Value checks in kube-openapi's order: string, format, number, then enum.
+
+        The string checks stop at the first that fails (maxLength, minLength, pattern), as the
+        server's `stringValidator` does; a bad `format` is a type error (FieldValueTypeInvalid).
+        Reference: k8s.io/kube-openapi/pkg/validation/validate (schema.go, validator.go).
+        """
         if isinstance(value, str):
-            pattern = schema.get("pattern")
-            if pattern and not re.search(pattern, value):
-                self.error(
-                    path,
-                    "FieldValueInvalid",
-                    f"Invalid value: {_render(value)}: {path} in body should match '{pattern}'",
-                )
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                self.error(
-                    path,
-                    "FieldValueInvalid",
-                    f"Invalid value: {_render(value)}: {path} in body should be at least "
-                    f"{schema['minLength']} chars long",
-                )
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                self.error(
-                    path, "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes"
-                )
+            self._check_string(value, schema, path)
             fmt = schema.get("format")
             if fmt and not _format_ok(value, fmt):
                 self.error(
                     path,
-                    "FieldValueInvalid",
+                    "FieldValueTypeInvalid",
                     f"Invalid value: {_render(value)}: {path} in body must be of type {fmt}: "
                     f"{_render(value)}",
                 )
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            if "minimum" in schema:
-                exclusive = bool(schema.get("exclusiveMinimum"))
-                if value < schema["minimum"] or (exclusive and value == schema["minimum"]):
-                    relation = "greater than" if exclusive else "greater than or equal to"
-                    self.error(
-                        path,
-                        "FieldValueInvalid",
-                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
-                        f"{schema['minimum']}",
-                    )
             if "maximum" in schema:
                 exclusive = bool(schema.get("exclusiveMaximum"))
                 if value > schema["maximum"] or (exclusive and value == schema["maximum"]):
@@ -239,6 +211,45 @@ class _Walker:
                         f"Invalid value: {_render(value)}: {path} in body should be {relation} "
                         f"{schema['maximum']}",
                     )
+            if "minimum" in schema:
+                exclusive = bool(schema.get("exclusiveMinimum"))
+                if value < schema["minimum"] or (exclusive and value == schema["minimum"]):
+                    relation = "greater than" if exclusive else "greater than or equal to"
+                    self.error(
+                        path,
+                        "FieldValueInvalid",
+                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
+                        f"{schema['minimum']}",
+                    )
+        if "enum" in schema and value not in schema["enum"]:
+            supported = ", ".join(_render(option) for option in schema["enum"])
+            self.error(
+                path,
+                "FieldValueNotSupported",
+                f"Unsupported value: {_render(value)}: supported values: {supported}",
+            )
+
+    def _check_string(self, value: str, schema: Json, path: str) -> None:
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            self.error(
+                path, "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes"
+            )
+            return
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            self.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {_render(value)}: {path} in body should be at least "
+                f"{schema['minLength']} chars long",
+            )
+            return
+        pattern = schema.get("pattern")
+        if pattern and not re.search(pattern, value):
+            self.error(
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {_render(value)}: {path} in body should match '{pattern}'",
+            )
 
 
 def _probe(value: Any, schema: Json, path: str) -> list[Json]:
