@@ -336,7 +336,7 @@ class JobRunner:
             self._failures = 0
             return
 
-    async def _step_or_report(self, observation: Observation | dry_runs.DryRunEvent) -> None:
+    async def _step_or_report(self, observation: Observation) -> None:
         """One step; a step that raises (a bug, or a state nobody foresaw) never leaves the job silent.
 
         The job shows the failure (status reason `OperatorError`, a message, Ready False, a Warning Event
