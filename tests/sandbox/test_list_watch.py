@@ -55,6 +55,17 @@ def test_field_selectors_on_name_and_namespace(sandbox_api: SandboxApi, labelled
     assert _names(listed) == ["a", "b", "c"]
 
 
+def test_unknown_field_selectors_are_refused_as_the_server_words_it_per_kind(sandbox_api: SandboxApi) -> None:
+    generic = sandbox_api.get(CONFIGMAPS, params={"fieldSelector": "data.a=1"})
+    assert generic.status_code == 400
+    assert generic.json()["message"] == (
+        '"data.a" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
+    # Pods convert their own field labels (spec.nodeName, status.phase...), with their own wording.
+    pods = sandbox_api.get("/api/v1/namespaces/default/pods", params={"fieldSelector": "spec.image=x"})
+    assert (pods.status_code, pods.json()["message"]) == (400, "field label not supported: spec.image")
+
+
 def test_event_field_selectors_on_the_involved_object(sandbox_api: SandboxApi) -> None:
     for name, kind in (("e1", "Pod"), ("e2", "Widget")):
         event = {

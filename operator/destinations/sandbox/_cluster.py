@@ -234,7 +234,7 @@ class Cluster:
         continue_token: str | None = None,
     ) -> ListResult:
         labels = parse_label_selector(label_selector)
-        fields = parse_field_selector(field_selector, resource_type.storage_key)
+        fields = parse_field_selector(field_selector, resource_type.storage_key, custom=resource_type.custom)
         key = resource_type.storage_key
         start_after: tuple[str, str] | None = None
         version = self.store.resource_version

@@ -157,7 +157,33 @@ class FieldRequirement:
         return (self.getter(obj) == self.value) != self.negate
 
 
-def parse_field_selector(text: str | None, storage_key: tuple[str, str]) -> tuple[FieldRequirement, ...]:
+#: Kinds with a field-label conversion of their own in the API server, which words a refusal as
+#: "field label not supported: X" (as custom resources do); the others get the generic
+#: metav1 conversion's message. Reference: k8s.io/kubernetes/pkg/apis/core/v1/conversion.go.
+_OWN_CONVERSIONS = frozenset(
+    {
+        ("", "pods"),
+        ("", "nodes"),
+        ("", "replicationcontrollers"),
+        ("", "events"),
+        ("", "namespaces"),
+        ("", "secrets"),
+        ("", "services"),
+        ("events.k8s.io", "events"),
+    }
+)
+
+
+def _unsupported_field(label: str, storage_key: tuple[str, str], custom: bool) -> ApiError:
+    if custom or storage_key in _OWN_CONVERSIONS:
+        return bad_request(f"field label not supported: {label}")
+    return bad_request(f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+
+
+def parse_field_selector(
+    text: str | None, storage_key: tuple[str, str], *, custom: bool = False
+) -> tuple[FieldRequirement, ...]:
+    """Parse `fieldSelector`; an unknown field is 400 worded as the server words it for that kind."""
     if not text:
         return ()
     supported = {**_COMMON_FIELDS, **_RESOURCE_FIELDS.get(storage_key, {})}
@@ -171,7 +197,7 @@ def parse_field_selector(text: str | None, storage_key: tuple[str, str]) -> tupl
         label, operator, value = match.groups()
         getter = supported.get(label)
         if getter is None:
-            raise ApiError(400, "BadRequest", f'field label not supported: "{label}"')
+            raise _unsupported_field(label, storage_key, custom)
         requirements.append(FieldRequirement(getter, operator == "!=", value.replace("\\,", ",")))
     return tuple(requirements)
 

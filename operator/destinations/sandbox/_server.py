@@ -470,7 +470,7 @@ class ApiServer:
             key,
             namespace,
             parse_label_selector(query.get("labelSelector")),
-            parse_field_selector(field_text, key),
+            parse_field_selector(field_text, key, custom=resource_type.custom),
         )
         table = _wants_table(request.headers.get("Accept", ""))
         include_object = query.get("includeObject", "Metadata")
