@@ -729,7 +729,7 @@ def validate_sources(
     """
     findings: list[_Finding] = []
     objects: list[tuple[str, str, Mapping[str, Any]]] = []
-    for source in sources:
+    for source in _expand_directories(sources):
         read = _documents(source)
         findings.extend(read.findings)
         for index, manifest in enumerate(read.objects, start=1):
@@ -761,9 +761,33 @@ def _reference_findings(objects: Sequence[tuple[str, str, Mapping[str, Any]]]) -
     return findings
 
 
+#: The files `kubectl apply -f DIRECTORY` reads from a directory (not its subdirectories).
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _expand_directories(sources: Iterable[str]) -> list[str]:
+    """Each directory replaced by its .json, .yaml and .yml files, sorted, as `kubectl apply -f` does."""
+    expanded: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if source != "-" and path.is_dir():
+            expanded.extend(
+                str(child)
+                for child in sorted(path.iterdir())
+                if child.is_file() and child.suffix in MANIFEST_SUFFIXES
+            )
+        else:
+            expanded.append(source)
+    return expanded
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", nargs="+", metavar="FILE", help="YAML files (multi-document); '-' reads stdin"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="YAML or JSON files (multi-document, List kinds), directories (their .json, .yaml and "
+        ".yml files, as kubectl apply -f reads them); '-' reads stdin",
     )
 
 
