@@ -331,3 +331,37 @@ def test_a_list_whose_items_are_not_a_list_is_refused(tmp_path: Path) -> None:
         0,
         [f"{path}: List (document 1): items: must be a list of objects"],
     )
+
+
+def test_a_directory_is_read_as_kubectl_apply_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "a-job.yaml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n" + JOB_ITEM.format(name="one", every="soon"), encoding="utf-8"
+    )
+    (tmp_path / "b-job.yml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n" + JOB_ITEM.format(name="two", every="1h"), encoding="utf-8"
+    )
+    (tmp_path / "notes.txt").write_text("not a manifest: kubectl skips it", encoding="utf-8")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "c.yaml").write_text("kind: Unknown\n", encoding="utf-8")  # not recursive
+    checked, problems = validate_sources([str(tmp_path)])
+    assert checked == 1
+    assert problems == [
+        f"{tmp_path / 'a-job.yaml'}: DestinationJob/one: spec.schedule.every: 'soon' is not a duration "
+        "such as 90s, 15m, 1h30m, 10h or 90d (units ms, s, m, h, d)"
+    ]
+
+
+def test_the_literal_label_case_is_refused_by_admission_naming_the_field() -> None:
+    job = {
+        "apiVersion": "destinations.dev/v1",
+        "kind": "DestinationJob",
+        "metadata": {"name": "export", "namespace": "team"},
+        "spec": _spec(podTemplate={"labels": {"team": "growth team"}}),
+    }
+    request = {"operation": "CREATE", "object": job, "userInfo": {"username": "alice"}, "namespace": "team"}
+    verdict = review(VALIDATE_JOB, request, ClusterFacts(authorizations=[]))
+    assert not verdict.allowed and verdict.message is not None
+    assert verdict.message.startswith(
+        "spec.podTemplate.labels.team: 'growth team' must be empty or letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit"
+    )
