@@ -166,3 +166,17 @@ def test_the_longest_interval_still_has_a_next_time() -> None:
     schedule = Schedule(every="2562047h")
     after = datetime(2026, 1, 1, tzinfo=UTC)
     assert next_due(schedule, last_started=after, reference=after) == after + timedelta(hours=2562047)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["0 0 L * *", "0 0 L 2 *", "0 0 * * 5#5", "30 8 * jan-mar mon-fri", "0 12 1,15 * sun", "*/7 1-2 * * *"],
+)
+@pytest.mark.parametrize("zone", [None, "Europe/Paris", "Australia/Lord_Howe"])
+def test_cron_extensions_that_validate_have_a_next_time(expression: str, zone: str | None) -> None:
+    schedule = Schedule(cron=expression, timezone=zone)
+    after = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    started = time.perf_counter()
+    due = next_due(schedule, last_started=after, reference=after)
+    assert time.perf_counter() - started < TIME_LIMIT_SECONDS
+    assert after < due <= after + timedelta(days=366)
