@@ -40,6 +40,7 @@ from destinations.api.models import (
     JobType,
     Schedule,
     SyncMode,
+    missing_secret_keys,
 )
 from destinations.plugin.errors import PermissionDenied, PluginError, Unreachable, UsageError
 from destinations.plugin.providers import sync_modes
@@ -422,6 +423,13 @@ class Wizard:
                 answer = self.ask.secret(f"Secret key {key}{suffix}:", required=key in required)
                 if answer:
                     values[key] = answer
+        # oauth2 needs accessToken, or refreshToken with clientId and clientSecret: no single key is required.
+        missing = missing_secret_keys(method, values)
+        if missing:
+            raise UsageError(
+                f"--credential {missing[0]}=VALUE is required for method {method.value} "
+                "(oauth2: accessToken, or refreshToken with clientId and clientSecret)"
+            )
         return values
 
     # --- config ------------------------------------------------------------------------------------
