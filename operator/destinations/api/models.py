@@ -738,6 +738,55 @@ class Rejection(StatusModel):
 
 #: At most this many rejections are shown in `status.lastRun.rejections`.
 MAX_REJECTION_SAMPLES = 10
+#: At most this many keys per kind are shown in `status.lastDryRun.samples`.
+MAX_DRY_RUN_SAMPLES = 10
+
+
+class DryRunRecords(StatusModel):
+    """What a run would do now, counted."""
+
+    read: int = 0
+    added: int | None = None
+    """Mirror mode: records none of whose identities the last successful run sent (new members)."""
+    updated: int | None = None
+    """Mirror mode: records the last successful run sent already."""
+    removed: int | None = None
+    """Mirror mode: members of the last successful run this run would remove."""
+    skipped: int = 0
+    """Records with no identity the provider could match (no email, no identifier): never sent."""
+    sent: int | None = None
+    """Modes other than mirror: records that would be sent; only the provider knows which it adds and
+    which it updates (or, in insert and update mode, skips)."""
+
+
+class DryRunSamples(StatusModel):
+    """Up to 10 record keys per kind (the source's key columns, else the email)."""
+
+    added: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+    updated: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+    removed: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+    skipped: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+    sent: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+
+
+class DryRunPreview(StatusModel):
+    """A dry run's findings, as the worker reports them."""
+
+    records: DryRunRecords = DryRunRecords()
+    samples: DryRunSamples = DryRunSamples()
+
+
+class LastDryRun(StatusModel):
+    """The last dry run (`destinations.dev/dry-run-requested-at`): what a run would do, nothing written."""
+
+    requested_at: str
+    """The annotation value this dry run answers."""
+    result: RunResult
+    """`succeeded` or `failed` (the source could not be read, the spec is invalid, …)."""
+    finished_at: str
+    records: DryRunRecords = DryRunRecords()
+    samples: DryRunSamples = DryRunSamples()
+    message: str = ""
 
 
 class CurrentRun(StatusModel):
@@ -818,6 +867,8 @@ class DestinationJobStatus(StatusModel):
     """Records read by the last successful run: the baseline of `spec.alerts.maxRecordDrop`."""
     thresholds_exceeded: list[ThresholdCrossing] = []
     """The `spec.alerts` thresholds crossed now; the condition `Degraded` is True while any is."""
+    last_dry_run: LastDryRun | None = None
+    """The last dry run's result; a dry run never changes the phase, backoff, counters or bookkeeping."""
     conditions: list[Condition] = []
     """`Ready`, `Reconciling` (a run is in flight), `Stalled` (Failed or invalid spec)
     and `Degraded` (a `spec.alerts` threshold is crossed; set only when `spec.alerts` is)."""

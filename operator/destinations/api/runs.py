@@ -11,7 +11,14 @@ from typing import Any
 
 from pydantic import Field
 
-from destinations.api.models import MAX_REJECTION_SAMPLES, RecordCounts, Rejection, RunResult, StatusModel
+from destinations.api.models import (
+    MAX_REJECTION_SAMPLES,
+    DryRunPreview,
+    RecordCounts,
+    Rejection,
+    RunResult,
+    StatusModel,
+)
 
 #: The environment variable carrying the job description (JSON of `RunRequest`); never credentials.
 JOB_ENVIRONMENT_VARIABLE = "DESTINATIONS_JOB"
@@ -57,6 +64,9 @@ class RunRequest(StatusModel):
     confirmed_removal_run: int | None = None
     """The job's `destinations.dev/confirm-removal` annotation: a run whose mass removal the user
     confirmed (mirror mode)."""
+    dry_run: bool = False
+    """Compute what the run would do (`RunReport.preview`) and write nothing: no provider call, no
+    bookkeeping change."""
 
 
 class RunReport(StatusModel):
@@ -68,6 +78,8 @@ class RunReport(StatusModel):
     retry_after_seconds: float | None = None
     """For `rate_limited`: when the provider allows the next call."""
     rejections: list[Rejection] | None = Field(default=None, max_length=MAX_REJECTION_SAMPLES)
+    preview: DryRunPreview | None = None
+    """A dry run's findings."""
     """Up to 10 records the provider refused: key and reason (the provider's code and message)."""
     rotated_credentials: str | None = None
     """Secret keys the provider rotated during the run (an OAuth2 refreshToken), sealed so that only a

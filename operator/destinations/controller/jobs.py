@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from destinations.api.models import Condition, DestinationJobStatus, Phase, Schedule
+from destinations.controller import dry_runs
 from destinations.controller.capacity import RunSlots
 from destinations.controller.kube import KubeClient, KubeError
 from destinations.controller.metrics import Metrics
@@ -155,6 +156,13 @@ class JobController:
 
     async def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         namespace = str((body.get("metadata") or {}).get("namespace", ""))
+        dry_run_job = dry_runs.job_of_dry_run_pod(body)
+        if dry_run_job is not None:  # a dry run's pod: never a run of the lifecycle
+            dry_runner = self.runners.get((namespace, dry_run_job))
+            finished = dry_runs.finished(body) if event_type != "DELETED" else None
+            if dry_runner is not None and finished is not None:
+                dry_runner.push(finished)
+            return
         summary = self.remember_pod(body)
         if summary is None:
             return
@@ -227,7 +235,7 @@ class JobRunner:
         self.status = status
         self._written = written
         """The status as last written (or read): patches are computed against it."""
-        self._inbox: deque[Observation] = deque()
+        self._inbox: deque[Observation | dry_runs.DryRunEvent] = deque()
         self._wakeup = asyncio.Event()
         self._wake_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -238,8 +246,10 @@ class JobRunner:
         """Steps that raised in a row (see `_step_or_report`)."""
         self._failure_shown = False
         """The written status carries a failure: the next successful step writes the real one."""
-        self._retry: Observation | None = None
+        self._retry: Observation | dry_runs.DryRunEvent | None = None
         """The observation whose step raised, delivered again after the pause."""
+        self._dry_runs_started: set[str] = set()
+        """Dry-run request values this runner started a pod for (never twice)."""
 
     @property
     def key(self) -> JobKey:
@@ -253,6 +263,7 @@ class JobRunner:
         self.push(JobObserved(created_by=self.view.created_by))
         for observation in observations_for_change(self.view, self.status):
             self.push(observation)
+        self._ask_for_dry_run()
         self._task = asyncio.create_task(self._run(), name=f"job {self.label}")
 
     async def stop(self, *, job_deleted: bool) -> None:
@@ -271,7 +282,7 @@ class JobRunner:
             except KubeError as error:
                 logger.warning("%s: could not delete pod %s: %s", self.label, current.pod, error)
 
-    def push(self, observation: Observation) -> None:
+    def push(self, observation: Observation | dry_runs.DryRunEvent) -> None:
         self._inbox.append(observation)
         self._wakeup.set()
 
@@ -279,6 +290,64 @@ class JobRunner:
         self.view = view
         for observation in observations_for_change(view, self.status):
             self.push(observation)
+        self._ask_for_dry_run()
+
+    def _ask_for_dry_run(self) -> None:
+        request = dry_runs.requested(self.view.dry_run_requested_at, self.status)
+        if request is not None and request.value not in self._dry_runs_started:
+            self.push(request)
+
+    async def _dry_run(self, event: dry_runs.DryRunEvent) -> None:
+        """Start a dry run's pod, or record its result (destinations.controller.dry_runs); the lifecycle
+        core is not involved, so phase, backoff and counters stay as they are."""
+        if isinstance(event, dry_runs.DryRunRequested):
+            if event.value not in self._dry_runs_started:
+                self._dry_runs_started.add(event.value)
+                await self._start_dry_run(event.value)
+            return
+        answered = self.status.last_dry_run
+        if answered is None or answered.requested_at != event.value:
+            self.status.last_dry_run = dry_runs.last_dry_run(event, self.controller.clock())
+            result = self.status.last_dry_run
+            logger.info("%s: dry run %r %s: %s", self.label, event.value, result.result.value, result.message)
+            await self._write_status()
+        if event.pod_name:
+            with contextlib.suppress(KubeError):
+                await self.controller.kube.delete_pod(self.view.namespace, event.pod_name)
+
+    async def _start_dry_run(self, value: str) -> None:
+        controller = self.controller
+        entry = (
+            controller.authorizations.get(self.view.namespace, self.view.authorization_name or "")
+            if controller.authorizations
+            else None
+        )
+        parsed = parse_spec(
+            self.view,
+            entry.spec if entry is not None else None,
+            default_purge_after=controller.settings.default_purge_after,
+        )
+        if parsed.spec is None or entry is None or entry.parsed is None:
+            problem = parsed.problems or "the job's Authorization could not be read"
+            self.push(dry_runs.failed(value, f"the dry run could not start: {problem}"))
+            return
+        action = CreatePod(self.status.runs.total + 1, dry_runs.dry_run_pod_name(self.view.name, value))
+        try:
+            pod = self._render_pod(action, parsed.spec, entry.parsed, dry_run_requested_at=value)
+            await controller.kube.create_pod(self.view.namespace, pod)
+            logger.info("%s: dry run %r started in pod %s", self.label, value, action.pod_name)
+        except KubeError as error:
+            if error.status != 409:
+                self.push(dry_runs.failed(value, f"the dry run's pod could not be created: {error}"))
+                return
+            # The pod exists (an operator restart): it may have ended already, with no event to come.
+            with contextlib.suppress(KubeError):
+                ended = dry_runs.finished(await controller.kube.get_pod(self.view.namespace, action.pod_name))
+                if ended is not None:
+                    self.push(ended)
+        except Exception as error:
+            logger.exception("%s: dry run pod %s could not be made", self.label, action.pod_name)
+            self.push(dry_runs.failed(value, f"the dry run's pod could not be made: {error}"))
 
     def observe_pod(self, pod: PodSummary, *, gone: bool) -> None:
         observation = run_observation(self.status, pod, pod_name=pod.name, gone=gone)
@@ -336,7 +405,7 @@ class JobRunner:
             self._failures = 0
             return
 
-    async def _step_or_report(self, observation: Observation) -> None:
+    async def _step_or_report(self, observation: Observation | dry_runs.DryRunEvent) -> None:
         """One step; a step that raises (a bug, or a state nobody foresaw) never leaves the job silent.
 
         The job shows the failure (status reason `OperatorError`, a message, Ready False, a Warning Event
@@ -410,7 +479,10 @@ class JobRunner:
                 logger.info("%s: adopted run %d from pod %s", self.label, current.number, current.pod)
                 self.push(observation)
 
-    async def _step(self, observation: Observation) -> None:
+    async def _step(self, observation: Observation | dry_runs.DryRunEvent) -> None:
+        if isinstance(observation, (dry_runs.DryRunRequested, dry_runs.DryRunFinished)):
+            await self._dry_run(observation)
+            return
         controller = self.controller
         settings = controller.settings
         authorizations = controller.authorizations
@@ -555,7 +627,9 @@ class JobRunner:
                 logger.warning("%s: pod %s not created yet: %s", self.label, action.pod_name, error)
         self.push(RunLost(action.run, f"the sync pod could not be created: {last_error}"))
 
-    def _render_pod(self, action: CreatePod, spec: Any, parsed: Any) -> dict[str, Any]:
+    def _render_pod(
+        self, action: CreatePod, spec: Any, parsed: Any, *, dry_run_requested_at: str | None = None
+    ) -> dict[str, Any]:
         controller = self.controller
         namespace = self.view.namespace
         return render_sync_pod(
@@ -572,6 +646,7 @@ class JobRunner:
             image_pull_policy=controller.settings.sync_image_pull_policy,
             default_resources=controller.settings.sync_resources,
             confirmed_removal_run=self.view.confirmed_removal_run,
+            dry_run_requested_at=dry_run_requested_at,
         )
 
     async def _adopt_existing_pod(self, action: CreatePod) -> bool:

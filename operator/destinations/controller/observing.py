@@ -14,7 +14,13 @@ from typing import Any
 
 from destinations.api.models import DestinationJobSpec, DestinationJobStatus
 from destinations.api.runs import CONFIRM_REMOVAL_ANNOTATION, RunReport
-from destinations.controller.pods import CONTAINER_NAME, JOB_LABEL, RUN_LABEL, read_pod_outcome
+from destinations.controller.pods import (
+    CONTAINER_NAME,
+    DRY_RUN_ANNOTATION,
+    JOB_LABEL,
+    RUN_LABEL,
+    read_pod_outcome,
+)
 from destinations.lifecycle import (
     FinishedPod,
     Observation,
@@ -50,6 +56,8 @@ class JobView:
     """The `destinations.dev/confirm-removal` annotation as a run number (None when absent or not one)."""
     pause_reason: str | None = None
     """The `destinations.dev/pause-reason` annotation: why the job is paused, shown in its status."""
+    dry_run_requested_at: str | None = None
+    """The `destinations.dev/dry-run-requested-at` annotation: a new value asks for a dry run."""
 
     @property
     def authorization_name(self) -> str | None:
@@ -85,6 +93,7 @@ def job_view(body: Mapping[str, Any]) -> JobView:
         deleting=bool(metadata.get("deletionTimestamp")),
         confirmed_removal_run=_run_number(annotations.get(CONFIRM_REMOVAL_ANNOTATION)),
         pause_reason=annotations.get(PAUSE_REASON_ANNOTATION),
+        dry_run_requested_at=annotations.get(DRY_RUN_ANNOTATION),
     )
 
 

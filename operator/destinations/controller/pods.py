@@ -34,6 +34,10 @@ from destinations.redaction import redact_credentials
 _VOLUME_NAME_LIMIT = 63
 JOB_LABEL = "destinations.dev/job"
 RUN_LABEL = "destinations.dev/run"
+#: Marks a dry run's pod (instead of RUN_LABEL); the pod's annotation DRY_RUN_ANNOTATION names the request.
+DRY_RUN_LABEL = "destinations.dev/dry-run"
+#: A new value on a job asks for a dry run; the operator echoes it in `status.lastDryRun.requestedAt`.
+DRY_RUN_ANNOTATION = "destinations.dev/dry-run-requested-at"
 CONTAINER_NAME = "sync"
 NON_ROOT_USER = 65532
 #: Group-readable so the non-root user (via fsGroup) can read the keys; nobody can write them.
@@ -71,12 +75,15 @@ def render_sync_pod(
     image_pull_policy: str = "IfNotPresent",
     default_resources: Mapping[str, Mapping[str, str]] | None = None,
     confirmed_removal_run: int | None = None,
+    dry_run_requested_at: str | None = None,
 ) -> dict[str, Any]:
     """The Pod manifest of run `run` of the job.
 
     Resources: the job's podTemplate.resources, else the operator's `default_resources`, else
     DEFAULT_RESOURCES. `confirmed_removal_run`: the job's `destinations.dev/confirm-removal`
-    annotation, passed to the worker's mass-removal guard.
+    annotation, passed to the worker's mass-removal guard. `dry_run_requested_at`: the pod is the
+    dry run answering this `destinations.dev/dry-run-requested-at` value (label `destinations.dev/dry-run`
+    instead of a run label, the value in the pod's annotation of that name; the worker writes nothing).
     """
     overrides = spec.pod_template
     request = RunRequest(
@@ -88,6 +95,7 @@ def render_sync_pod(
         auth_method=authorization.method,
         endpoint=authorization.endpoint,
         confirmed_removal_run=confirmed_removal_run,
+        dry_run=dry_run_requested_at is not None,
     )
     volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}]
     mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH_DIR}]
@@ -126,6 +134,11 @@ def render_sync_pod(
             "app.kubernetes.io/managed-by": "destinations-operator",
         }
     )
+    annotations = dict(overrides.annotations) if overrides else {}
+    if dry_run_requested_at is not None:
+        del labels[RUN_LABEL]  # not a run: the lifecycle never sees it
+        labels[DRY_RUN_LABEL] = "true"
+        annotations[DRY_RUN_ANNOTATION] = dry_run_requested_at
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
@@ -203,7 +216,7 @@ def render_sync_pod(
             "name": pod_name,
             "namespace": job.namespace,
             "labels": labels,
-            "annotations": dict(overrides.annotations) if overrides else {},
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

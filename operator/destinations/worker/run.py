@@ -24,6 +24,7 @@ from destinations.api.models import (
     DEFAULT_MAX_REMOVE_PERCENT,
     AuthMethod,
     DestinationJobSpec,
+    DryRunPreview,
     JobType,
     RunResult,
     SyncMode,
@@ -35,6 +36,7 @@ from destinations.providers.base import Provider, RecordBatches, RecordCounter, 
 from destinations.providers.catalog import ProviderNotFound, get_provider
 from destinations.providers.errors import ConfigurationError, RateLimited, RemovalRefused, SyncError
 from destinations.providers.rotation import SealError, seal
+from destinations.worker.dry_run import preview as dry_run_preview
 from destinations.worker.log import JsonLog, ProgressTicker
 from destinations.worker.membership import Membership, Removal
 from destinations.worker.mounts import Mounts, read_secret_dir
@@ -91,7 +93,7 @@ async def _execute(
     counts = RecordCounter()
     started = time.monotonic()
     try:
-        await _run(request, settings, log, counts, rotated)
+        dry_run = await _run(request, settings, log, counts, rotated)
     except RateLimited as limited:
         log.warning("rate_limited", retry_after_seconds=limited.retry_after_seconds, message=str(limited))
         return build_report(
@@ -114,6 +116,11 @@ async def _execute(
             RunResult.FAILED, counts.snapshot(), f"internal error {type(error).__name__}: {str(error)[:300]}"
         )
     log("succeeded", seconds=round(time.monotonic() - started, 3), **counts.snapshot().model_dump())
+    if dry_run is not None:
+        preview, message = dry_run
+        return RunReport(
+            result=RunResult.SUCCEEDED, records=counts.snapshot(), message=message, preview=preview
+        )
     return build_report(
         RunResult.SUCCEEDED, counts.snapshot(), summarize(counts), rejections=counts.rejection_samples()
     )
@@ -125,7 +132,8 @@ async def _run(
     log: JsonLog,
     counts: RecordCounter,
     rotated: RotatedCredentials,
-) -> None:
+) -> tuple[DryRunPreview, str] | None:
+    """Carry the run out; a dry run returns its preview and summary instead."""
     spec = _parse_spec(request)
     provider = _provider(spec.provider)
     try:
@@ -137,6 +145,8 @@ async def _run(
             f"config does not match the {spec.provider} {spec.type.value} schema: "
             f"{_validation_summary(error)}"
         ) from None
+    if request.dry_run:
+        return await _dry_run(request, spec, provider, config, settings, log, counts)
     try:
         method = AuthMethod(request.auth_method)
     except ValueError:
@@ -174,6 +184,47 @@ async def _run(
             settings,
         )
         await _into_sink(provider.enrich(context, source), spec, context, settings, log, count_read=False)
+    return None
+
+
+async def _dry_run(
+    request: RunRequest,
+    spec: DestinationJobSpec,
+    provider: Provider,
+    config: Any,
+    settings: RunSettings,
+    log: JsonLog,
+    counts: RecordCounter,
+) -> tuple[DryRunPreview, str]:
+    """Read the source and say what an export would do (destinations.worker.dry_run); never calls the
+    provider, never writes the bookkeeping."""
+    if spec.type != JobType.EXPORT or spec.source is None:
+        raise ConfigurationError(f"dry runs apply to export jobs; this is an {spec.type.value} job")
+    if spec.mode not in provider.modes:
+        raise ConfigurationError(
+            f"spec.mode {spec.mode.value!r} is not supported by provider {provider.key!r}; it supports: "
+            f"{', '.join(mode.value for mode in provider.modes)}"
+        )
+    log("dry_run_started", provider=spec.provider, mode=spec.mode.value)
+    source = _progress(
+        open_source(
+            spec.source, settings.mounts, counts, batch_size=settings.batch_size, policy=settings.http.policy
+        ),
+        counts,
+        log,
+        settings,
+    )
+    warehouse = spec.source.warehouse
+    conninfo = (
+        settings.mounts.secret_key(warehouse.connection_secret_ref.name, warehouse.connection_secret_ref.key)
+        if warehouse is not None
+        else None
+    )
+    result, message = await dry_run_preview(
+        spec, provider, config, source, conninfo=conninfo, namespace=request.namespace, job=request.name
+    )
+    log("dry_run_finished", **result.records.model_dump(exclude_none=True))
+    return result, message
 
 
 async def _export(

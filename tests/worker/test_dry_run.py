@@ -1,0 +1,145 @@
+"""Dry runs end to end: `destinations worker` with `dryRun` against PostgreSQL and the fake providers.
+
+A dry run reads the source and says what a run would do without calling the provider or writing the
+bookkeeping; on a mirror job its adds and removes are exactly what the next real run then does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.providers.servers import FakeServer
+from tests.providers.test_mailchimp import API_KEY
+from tests.providers.test_mailchimp import Audience as MailchimpAudience
+from tests.worker.conftest import WORKER, Finished, WorkerPod, file_endpoint, job, warehouse
+
+pytestmark = pytest.mark.postgres
+
+PEOPLE = [f"p{i}@example.com" for i in range(10)]
+
+
+def create_people(dsn: str, emails: list[str]) -> None:
+    with psycopg.connect(dsn) as connection:
+        connection.execute("CREATE TABLE people (email text PRIMARY KEY)")
+        with connection.cursor() as cursor:
+            cursor.executemany("INSERT INTO people VALUES (%s)", [(e,) for e in emails])
+
+
+def execute(dsn: str, statement: str) -> None:
+    with psycopg.connect(dsn) as connection:
+        connection.execute(statement)
+
+
+def bookkeeping(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every destinations_* table, in a stable order."""
+    with psycopg.connect(dsn) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'destinations_%' ORDER BY tablename"
+            )
+        ]
+        return {
+            table: sorted(
+                (tuple(str(value) for value in row) for row in connection.execute(f"SELECT * FROM {table}")),
+            )
+            for table in tables
+        }
+
+
+def dry_run(pod: WorkerPod, spec: dict[str, Any], *, endpoint: str, run: int) -> Finished:
+    request = json.loads(pod.request(spec, method="apiKey", endpoint=endpoint, run=run))
+    request["dryRun"] = True
+    for key, value in pod.credentials.items():
+        (pod.root / "credentials" / key).write_text(value)
+    process = subprocess.run(
+        [*WORKER, *pod.arguments()],
+        env={**os.environ, "DESTINATIONS_JOB": json.dumps(request)},
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return pod.finished(process.returncode, process.stdout, process.stderr)
+
+
+def mirror_spec() -> dict[str, Any]:
+    return job("mailchimp", "export", {"listId": "abc123"}, source=warehouse(table="people"), mode="mirror")
+
+
+def test_a_dry_run_on_a_mirror_job_reports_what_the_next_run_does(pod: WorkerPod, postgres_dsn: str) -> None:
+    create_people(postgres_dsn, PEOPLE)
+    pod.secret("warehouse", {"dsn": postgres_dsn})
+    pod.credentials = {"apiKey": API_KEY}
+    with FakeServer(audience := MailchimpAudience()) as server:
+        endpoint = f"{server.url}/3.0"
+        first = pod.run(mirror_spec(), method="apiKey", endpoint=endpoint, run=1)
+        assert first.exit_code == 0, first.report
+        execute(postgres_dsn, "DELETE FROM people WHERE email = 'p9@example.com'")
+        execute(postgres_dsn, "INSERT INTO people VALUES ('new1@example.com'), ('new2@example.com')")
+        before, requests = bookkeeping(postgres_dsn), len(server.requests)
+
+        preview = dry_run(pod, mirror_spec(), endpoint=endpoint, run=2)
+
+        assert (preview.exit_code, len(server.requests)) == (0, requests)  # the provider was not called
+        assert bookkeeping(postgres_dsn) == before
+        second = pod.run(mirror_spec(), method="apiKey", endpoint=endpoint, run=2)
+    assert preview.report["preview"]["records"] == {
+        "read": 11, "added": 2, "updated": 9, "removed": 1, "skipped": 0
+    }  # fmt: skip
+    assert sorted(preview.report["preview"]["samples"]["added"]) == ["new1@example.com", "new2@example.com"]
+    assert preview.report["preview"]["samples"]["removed"] == ["p9@example.com"]
+    assert preview.report["message"] == "dry run: read 11; would add 2, update 9, remove 1, skip 0"
+    assert (second.records["added"], second.records["updated"], second.records["removed"]) == (2, 9, 1)
+    assert audience.members["p9@example.com"] == "unsubscribed"
+
+
+def test_a_dry_run_on_the_first_mirror_run_adds_everyone(pod: WorkerPod, postgres_dsn: str) -> None:
+    create_people(postgres_dsn, PEOPLE[:3])
+    pod.secret("warehouse", {"dsn": postgres_dsn})
+    pod.credentials = {"apiKey": API_KEY}
+    with FakeServer(MailchimpAudience()) as server:
+        preview = dry_run(pod, mirror_spec(), endpoint=f"{server.url}/3.0", run=1)
+    assert preview.report["preview"]["records"] == {
+        "read": 3,
+        "added": 3,
+        "updated": 0,
+        "removed": 0,
+        "skipped": 0,
+    }
+    assert bookkeeping(postgres_dsn) == {}  # not even the tables were created
+
+
+def test_a_dry_run_says_when_the_guard_would_refuse(pod: WorkerPod, postgres_dsn: str) -> None:
+    create_people(postgres_dsn, PEOPLE)
+    pod.secret("warehouse", {"dsn": postgres_dsn})
+    pod.credentials = {"apiKey": API_KEY}
+    with FakeServer(MailchimpAudience()) as server:
+        pod.run(mirror_spec(), method="apiKey", endpoint=f"{server.url}/3.0", run=1)
+        execute(
+            postgres_dsn,
+            "DELETE FROM people WHERE email IN ('p7@example.com', 'p8@example.com', 'p9@example.com')",
+        )
+        preview = dry_run(pod, mirror_spec(), endpoint=f"{server.url}/3.0", run=2)
+    assert preview.report["message"] == (
+        "dry run: read 7; would add 0, update 7, remove 3, skip 0; the mass-removal guard would refuse "
+        "removing 3 of 10 members (more than spec.mirror.maxRemovePercent 20%) unless confirmed"
+    )
+
+
+def test_a_dry_run_of_an_upsert_job_counts_what_would_be_sent(pod: WorkerPod) -> None:
+    lines = [{"email": "a@example.com"}, {"email": "b@example.com"}, {"name": "no address"}]
+    (pod.source_dir / "people.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    pod.credentials = {"apiKey": API_KEY}
+    spec = job("mailchimp", "export", {"listId": "abc123"}, source=file_endpoint("people.jsonl"))
+    with FakeServer(MailchimpAudience()) as server:
+        preview = dry_run(pod, spec, endpoint=f"{server.url}/3.0", run=1)
+        assert server.requests == []
+    assert preview.report["preview"]["records"] == {"read": 3, "sent": 2, "skipped": 1}
+    assert preview.report["preview"]["samples"]["skipped"] == []  # no key to show
+    assert preview.report["preview"]["samples"]["sent"] == ["a@example.com", "b@example.com"]
