@@ -224,8 +224,8 @@ class AuthorizationSpec(ApiModel):
     """How the credentials are presented; must be one the provider accepts."""
     secret_ref: LocalObjectReference | None = None
     """The Secret holding the credentials. Keys by method: apiKey: `apiKey`; basic: `username`, `password`;
-    oauth2: `accessToken` (optional `refreshToken`, `clientId`, `clientSecret`); serviceAccount:
-    `serviceAccountJson`. Required unless method is `none`."""
+    oauth2: `accessToken`, or `refreshToken` + `clientId` + `clientSecret` (optional `tokenUrl`);
+    serviceAccount: `serviceAccountJson`. Required unless method is `none`."""
     display_name: str | None = Field(default=None, max_length=256)
     """Human-readable name shown in tools."""
     description: str | None = Field(default=None, max_length=4096)
