@@ -125,3 +125,50 @@ def test_new_namespaces_get_the_root_ca_configmap(sandbox_api: SandboxApi) -> No
     assert published["metadata"]["annotations"]["kubernetes.io/description"].startswith(
         "Contains a CA bundle that can be used to verify the kube-apiserver"
     )
+
+
+def test_label_keys_and_values_and_annotation_keys_are_validated(sandbox_api: SandboxApi) -> None:
+    body = {
+        "metadata": {
+            "name": "c",
+            "labels": {"x~y": "z", "ok": "-bad-", "Ex_ample/a": "v"},
+            "annotations": {"a" * 64: "any value"},
+        }
+    }
+    response = sandbox_api.post("/api/v1/namespaces/default/configmaps", body)
+    assert response.status_code == 422
+    # Messages as kube-apiserver 1.36 words them (its order of map keys varies, so compare as a set).
+    name_part = (
+        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+        "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
+        "is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+    )
+    assert {(c["field"], c["message"]) for c in response.json()["details"]["causes"]} == {
+        ("metadata.labels", f'Invalid value: "x~y": {name_part}'),
+        (
+            "metadata.labels",
+            'Invalid value: "-bad-": a valid label must be an empty string or consist of alphanumeric '
+            "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+            "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+        ),
+        (
+            "metadata.labels",
+            'Invalid value: "Ex_ample/a": prefix part a lowercase RFC 1123 subdomain must consist of lower '
+            "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character "
+            "(e.g. 'example.com', regex used for validation is "
+            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        ),
+        ("metadata.annotations", f'Invalid value: "{"a" * 64}": name part must be no more than 63 bytes'),
+    }
+
+
+def test_an_update_with_an_invalid_label_is_refused(sandbox_api: SandboxApi) -> None:
+    sandbox_api.post("/api/v1/namespaces/default/configmaps", configmap("c"))
+    response = sandbox_api.patch(
+        "/api/v1/namespaces/default/configmaps/c", {"metadata": {"labels": {"a": "-"}}}
+    )
+    assert response.status_code == 422
+    assert response.json()["message"].startswith(
+        'ConfigMap "c" is invalid: metadata.labels: Invalid value: "-": a valid label must be an empty string'
+    )

@@ -317,7 +317,7 @@ class Cluster:
                     ],
                 )
         name = meta["name"]
-        causes = _objects.name_errors(resource_type, name)
+        causes = _objects.name_errors(resource_type, name) + _objects.metadata_errors(meta)
         if causes:
             raise invalid(resource_type.kind, resource_type.group, name, causes)
         self._require_namespace(resource_type, namespace, name)
@@ -497,7 +497,9 @@ class Cluster:
                         }
                     ],
                 )
-        causes = _objects.apply_update_rules(resource_type, old, new)
+        causes = _objects.metadata_errors(new.get("metadata") or {}) or _objects.apply_update_rules(
+            resource_type, old, new
+        )
         if causes:
             raise invalid(resource_type.kind, resource_type.group, old_meta["name"], causes)
         if resource_type.storage_key == CRD_KEY:

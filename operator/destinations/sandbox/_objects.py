@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import random
 import re
 import uuid
@@ -87,6 +88,82 @@ def name_errors(resource_type: ResourceType, name: str) -> list[Json]:
             }
         ]
     return []
+
+
+_QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_NAME_PART_RULE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_SUBDOMAIN_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_VALUE_RULE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+    "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+
+
+def _qualified_name_problems(key: str) -> list[str]:
+    """apimachinery's `IsQualifiedName`: an optional DNS-subdomain prefix, `/`, a 63-byte name part."""
+    parts = key.split("/")
+    problems: list[str] = []
+    if len(parts) == 1:
+        name = key
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            problems.append("prefix part must be non-empty")
+        else:
+            if len(prefix) > 253:
+                problems.append("prefix part must be no more than 253 bytes")
+            if not _SUBDOMAIN.match(prefix):
+                problems.append(f"prefix part {_SUBDOMAIN_RULE}")
+    else:
+        return [
+            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+            "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+            "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
+            "prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 bytes")
+    if name and not _QUALIFIED_NAME_PART.match(name):
+        problems.append(_NAME_PART_RULE)
+    return problems
+
+
+def metadata_errors(meta: Json) -> list[Json]:
+    """Causes for invalid label keys and values and annotation keys, worded as the API server does.
+
+    Reference: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
+    (apimachinery `ValidateLabels`, `ValidateAnnotations`).
+    """
+    causes: list[Json] = []
+
+    def invalid_value(field: str, value: str, problem: str) -> None:
+        message = f"Invalid value: {json.dumps(value)}: {problem}"
+        causes.append({"reason": "FieldValueInvalid", "field": field, "message": message})
+
+    for key, value in (meta.get("labels") or {}).items():
+        for problem in _qualified_name_problems(str(key)):
+            invalid_value("metadata.labels", str(key), problem)
+        text = "" if value is None else str(value)
+        if len(text) > 63:
+            invalid_value("metadata.labels", text, "must be no more than 63 bytes")
+        if not _LABEL_VALUE.match(text):
+            invalid_value("metadata.labels", text, _LABEL_VALUE_RULE)
+    for key in meta.get("annotations") or {}:
+        for problem in _qualified_name_problems(str(key).lower()):
+            invalid_value("metadata.annotations", str(key), problem)
+    return causes
 
 
 def fold_string_data(secret: Json) -> None:
