@@ -123,6 +123,9 @@ CLUSTER = {
     'kubectl annotate dj newsletter-to-mailchimp -n marketing destinations.dev/pause-reason="holiday freeze" '
     "--overwrite",
     "kubectl get dj newsletter-to-mailchimp -n marketing -o jsonpath='{.status.lastRun.rejections}'",
+    "kubectl annotate dj newsletter-to-mailchimp -n marketing "
+    'destinations.dev/dry-run-requested-at="$(date -u +%FT%TZ)" --overwrite',
+    "kubectl get dj newsletter-to-mailchimp -n marketing -o jsonpath='{.status.lastDryRun}'",
     "kubectl describe dj newsletter-to-mailchimp -n marketing",
     "kubectl logs -n marketing -l destinations.dev/job=newsletter-to-mailchimp --tail=50",
     "kubectl describe dj signups-company-enrichment -n marketing",
