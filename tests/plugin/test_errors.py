@@ -52,7 +52,8 @@ JOB = {
 
 
 class FakeApiServer:
-    """Answers GETs of jobs with JOB (lists with no items), PATCHes with 403; records every path."""
+    """Answers GETs of jobs with JOB (lists with no items), PATCHes and Authorizations with 403; records
+    every path."""
 
     def __init__(self) -> None:
         self.paths: list[str] = []
@@ -74,6 +75,8 @@ class FakeApiServer:
                 server.paths.append(f"GET {self.path}")
                 if self.path.endswith("/destinationjobs/export"):
                     self._answer(200, JOB)
+                elif "/authorizations/" in self.path:
+                    self._answer(403, {**FORBIDDEN_PATCH, "message": "authorizations is forbidden"})
                 elif self.path.endswith("/destinationjobs"):
                     self._answer(200, {"kind": "DestinationJobList", "items": []})
                 else:
@@ -243,3 +246,14 @@ def test_the_command_is_found_after_options_that_take_values() -> None:
     assert selected_command(["--context", "run", "-n", "pause", "status", "export"]) == "status"
     assert selected_command(["--kubeconfig", "logs", "logs", "run"]) == "logs"
     assert selected_command(["-A", "--no-color"]) is None
+
+
+def test_status_without_read_access_to_authorizations_still_shows_the_job(
+    fake_api: FakeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = invoke(capsys, kubeconfig(tmp_path / "config", fake_api.url), "status", "export")
+    assert result.code == 0, result.err
+    assert result.fields()["Authorization"] == (
+        "hook Unknown: cannot read it: you may not get authorizations.destinations.dev"
+    )
+    assert result.fields()["Status"] == "Sleeping"
