@@ -50,10 +50,10 @@ from destinations.api.durations import format_duration, parse_duration
 from destinations.api.models import AuthMethod, AuthorizationSpec
 from destinations.certificates import make_serving_certificate
 from destinations.controller.health import credentials_or_problem, parse_authorization
-from destinations.controller.jobs import ACTIVE_PHASES
 from destinations.controller.kube import GROUP, VERSION, KubeClient, KubeError, core_path, custom_path
 from destinations.controller.observing import CREATED_BY_ANNOTATION
 from destinations.controller.settings import OperatorSettings, WebhookMode
+from destinations.controller.usage import ACTIVE_PHASES
 from destinations.providers.base import CredentialCheck, Provider
 from destinations.validate import (
     Problem,

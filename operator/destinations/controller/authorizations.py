@@ -29,10 +29,10 @@ from destinations.controller.health import (
     parse_authorization,
     secret_values,
 )
-from destinations.controller.jobs import ACTIVE_PHASES, JobController
 from destinations.controller.kube import KubeClient, KubeError
 from destinations.controller.patches import merge_patch
-from destinations.lifecycle import AuthorizationNotReady, AuthorizationReady, parse_time
+from destinations.controller.usage import AuthorizationUsage
+from destinations.lifecycle import AuthorizationNotReady, AuthorizationReady, Observation, parse_time
 from destinations.providers.base import CredentialCheck, Credentials
 from destinations.providers.catalog import get_provider
 from destinations.providers.errors import SyncError
@@ -46,7 +46,6 @@ FINALIZER = "destinations.dev/authorization-in-use"
 #: Job and Secret changes come in bursts (1,000 jobs applied at once): usedBy is written once per burst.
 SETTLE_SECONDS = 0.5
 CHECK_TIMEOUT_SECONDS = 60.0
-_ACTIVE = frozenset(phase.value for phase in ACTIVE_PHASES)
 
 
 @dataclass
@@ -97,13 +96,20 @@ class AuthorizationEntry:
 
 class AuthorizationController:
     def __init__(
-        self, jobs: JobController, kube: Callable[[], KubeClient], clock: Callable[[], datetime]
+        self,
+        usage: AuthorizationUsage,
+        kube: Callable[[], KubeClient],
+        clock: Callable[[], datetime],
+        tell_jobs: Callable[[str, str, Observation], None],
     ) -> None:
-        self.jobs = jobs
+        """`usage` is the job controller's index of who uses which Authorization (read here, never
+        written); `tell_jobs(namespace, name, observation)` reaches the jobs using an Authorization."""
+        self.usage = usage
         self._kube = kube
         self.clock = clock
+        self._tell_jobs = tell_jobs
         self.entries: dict[tuple[str, str], AuthorizationEntry] = {}
-        jobs.authorizations = self
+        usage.subscribe(self._usage_changed)
 
     @property
     def kube(self) -> KubeClient:
@@ -120,10 +126,12 @@ class AuthorizationController:
             return f"Authorization {name!r} is being deleted"
         return not_ready_message(name, namespace, entry.status if entry is not None else None)
 
-    def jobs_changed(self, namespace: str) -> None:
-        for (entry_namespace, _), entry in self.entries.items():
-            if entry_namespace == namespace:
-                entry.wakeup.set()
+    def _usage_changed(self, namespace: str, name: str, count_changed: bool) -> None:
+        """A job started or stopped using the Authorization (usedBy changes), or changed phase (which
+        matters only while a deletion waits for the active jobs to go)."""
+        entry = self.entries.get((namespace, name))
+        if entry is not None and (count_changed or entry.deleting):
+            entry.wakeup.set()
 
     # --- watch events ------------------------------------------------------------------------
 
@@ -151,7 +159,7 @@ class AuthorizationController:
             if entry is not None and entry.task is not None:
                 entry.task.cancel()
             message = f"Authorization {key[1]!r} not found in namespace {key[0]!r}"
-            self.jobs.authorization_changed(*key, AuthorizationNotReady(message))
+            self._tell_jobs(*key, AuthorizationNotReady(message))
             return
         entry = self.remember(body)
         if entry.task is None or entry.task.done():
@@ -220,7 +228,7 @@ class AuthorizationController:
         return self.clock() >= parse_time(status.last_checked_at) + entry.check_interval
 
     async def _refresh(self, entry: AuthorizationEntry) -> None:
-        used_by = len(self.jobs.jobs_referencing(entry.namespace, entry.name))
+        used_by = self.usage.count(entry.namespace, entry.name)
         check = None
         if self._check_due(entry):
             entry.secret_changed = False
@@ -240,7 +248,7 @@ class AuthorizationController:
                 if entry.status.health == Health.HEALTHY
                 else AuthorizationNotReady(entry.status.message or "not healthy")
             )
-            self.jobs.authorization_changed(entry.namespace, entry.name, observation)
+            self._tell_jobs(entry.namespace, entry.name, observation)
         await self._write_status(entry)
 
     async def _check(self, entry: AuthorizationEntry) -> CredentialCheck:
@@ -337,8 +345,7 @@ class AuthorizationController:
         """Hold the deletion while active jobs use the Authorization; True once it is let go."""
         if FINALIZER not in entry.finalizers:
             return True
-        users = self.jobs.jobs_referencing(entry.namespace, entry.name)
-        blocking = [name for name, phase in users if phase is None or phase in _ACTIVE]
+        blocking = self.usage.blocking(entry.namespace, entry.name)
         if blocking:
             shown = ", ".join(blocking[:10]) + (
                 f" and {len(blocking) - 10} more" if len(blocking) > 10 else ""
@@ -349,7 +356,7 @@ class AuthorizationController:
                         f"deletion is held: used by {len(blocking)} Pending, Running, Sleeping or Paused "
                         f"job(s): {shown}; delete those jobs or point them at another Authorization"
                     ),
-                    "used_by": len(users),
+                    "used_by": self.usage.count(entry.namespace, entry.name),
                 }
             )
             await self._write_status(entry)

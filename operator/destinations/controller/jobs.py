@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from destinations.api.models import Condition, DestinationJobStatus, Phase, Schedule
+from destinations.api.models import AuthorizationSpec, Condition, DestinationJobStatus, Phase, Schedule
 from destinations.controller import dry_runs
 from destinations.controller.capacity import RunSlots
 from destinations.controller.kube import KubeClient, KubeError
@@ -42,6 +43,7 @@ from destinations.controller.observing import (
 from destinations.controller.patches import merge_patch
 from destinations.controller.pods import AuthorizationInfo, JobIdentity, render_sync_pod
 from destinations.controller.settings import OperatorSettings
+from destinations.controller.usage import ACTIVE_PHASES, AuthorizationUsage
 from destinations.lifecycle import (
     CreatePod,
     Decision,
@@ -65,9 +67,6 @@ from destinations.lifecycle import (
 from destinations.providers.catalog import load_catalog
 from destinations.redaction import redact_credentials
 
-if TYPE_CHECKING:
-    from destinations.controller.authorizations import AuthorizationController
-
 logger = logging.getLogger("destinations.operator.jobs")
 
 PLURAL = "destinationjobs"
@@ -83,12 +82,31 @@ _TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 _FAILURE_RETRY_SECONDS = (5, 15, 60, 300)
 #: `status.reason`, Ready reason and Event reason of a job whose handling raised.
 OPERATOR_ERROR = "OperatorError"
-#: Phases in which a job still needs its Authorization (its deletion is refused meanwhile).
-ACTIVE_PHASES = frozenset({Phase.PENDING, Phase.RUNNING, Phase.SLEEPING, Phase.PAUSED})
+__all__ = ["ACTIVE_PHASES", "AuthorizationLookup", "JobController", "JobRunner"]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class KnownAuthorization(Protocol):
+    """What a job reads of its Authorization."""
+
+    @property
+    def spec(self) -> Mapping[str, Any]: ...
+
+    @property
+    def parsed(self) -> AuthorizationSpec | None: ...
+
+
+class AuthorizationLookup(Protocol):
+    """What the job controller asks of the Authorization controller (which it does not import)."""
+
+    def get(self, namespace: str, name: str) -> KnownAuthorization | None: ...
+
+    def not_ready_message(self, namespace: str, name: str) -> str | None: ...
+
+    async def store_rotated(self, namespace: str, name: str, run_id: str, sealed: str) -> None: ...
 
 
 class JobController:
@@ -106,10 +124,12 @@ class JobController:
         self.metrics = metrics
         self.clock = clock
         self.slots = RunSlots(settings.max_concurrent_runs, on_release=self._wake_queued)
-        self.authorizations: AuthorizationController | None = None
+        self.authorizations: AuthorizationLookup | None = None
         self.runners: dict[JobKey, JobRunner] = {}
-        #: Jobs seen by the index before their runners start: (view, phase) for usedBy and deletion checks.
-        self.indexed: dict[JobKey, tuple[JobView, str | None]] = {}
+        #: Which jobs use which Authorization (usedBy, the deletion guard); this controller writes it.
+        self.usage = AuthorizationUsage()
+        #: Runners waiting for a run slot, oldest first: a freed slot wakes the first, not every job.
+        self.queued: dict[JobKey, None] = {}
         #: Sync pods by job, as summaries: filled by the pod index before any runner starts.
         self.pods: dict[JobKey, dict[str, PodSummary]] = {}
 
@@ -121,9 +141,21 @@ class JobController:
 
     def remember_job(self, body: Mapping[str, Any]) -> None:
         """Index handler: note the job before handlers run, so Authorizations count it from the start."""
-        view = job_view(body)
-        phase = (body.get("status") or {}).get("phase")
-        self.indexed[(view.namespace, view.name)] = (view, phase if isinstance(phase, str) else None)
+        metadata = body.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        reference = (body.get("spec") or {}).get("authorizationRef")
+        authorization = reference.get("name") if isinstance(reference, Mapping) else None
+        runner = self.runners.get((namespace, name))
+        if runner is not None and runner.status.phase is not None:
+            phase: Any = runner.status.phase.value  # fresher than the echo of our own write
+        else:
+            phase = (body.get("status") or {}).get("phase")
+        self.usage.update(
+            namespace,
+            name,
+            authorization if isinstance(authorization, str) else None,
+            phase if isinstance(phase, str) else None,
+        )
 
     def remember_pod(self, body: Mapping[str, Any]) -> PodSummary | None:
         """Index handler: keep the pod's summary (its outcome) for the job's runner."""
@@ -152,7 +184,6 @@ class JobController:
             runner.start()
         else:
             runner.observe_job(view)
-        self._jobs_changed(view.namespace)
 
     async def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         namespace = str((body.get("metadata") or {}).get("namespace", ""))
@@ -176,23 +207,18 @@ class JobController:
 
     def authorization_changed(self, namespace: str, name: str, observation: Observation) -> None:
         """An Authorization's health changed: the jobs using it decide again (a waiting run may start)."""
-        for runner in list(self.runners.values()):
-            if runner.view.namespace == namespace and runner.view.authorization_name == name:
+        for job in self.usage.users(namespace, name):
+            runner = self.runners.get((namespace, job))
+            if runner is not None:
                 runner.push(observation)
 
     # --- queries -----------------------------------------------------------------------------
 
-    def jobs_referencing(self, namespace: str, authorization: str) -> list[tuple[str, str | None]]:
-        """(job name, phase) of every job in `namespace` whose authorizationRef names `authorization`."""
-        found: list[tuple[str, str | None]] = []
-        for (job_namespace, name), (view, phase) in self.indexed.items():
-            if job_namespace != namespace or view.authorization_name != authorization:
-                continue
-            runner = self.runners.get((job_namespace, name))
-            if runner is not None and runner.status.phase is not None:
-                phase = runner.status.phase.value
-            found.append((name, phase))
-        return sorted(found)
+    def runner_states(self) -> tuple[int, int]:
+        """(idle, busy) runners, for the runners gauge (read from the metrics thread)."""
+        runners = list(self.runners.values())
+        idle = sum(1 for runner in runners if runner.idle)
+        return idle, len(runners) - idle
 
     def phases(self) -> Iterable[str | None]:
         """The phase of every job, for the jobs-by-phase gauge (read from the metrics thread)."""
@@ -202,20 +228,35 @@ class JobController:
     # --- internals ---------------------------------------------------------------------------
 
     async def _forget(self, key: JobKey, view: JobView) -> None:
-        self.indexed.pop(key, None)
+        self.usage.forget(*key)
+        self.queued.pop(key, None)
         runner = self.runners.pop(key, None)
         if runner is not None:
             await runner.stop(job_deleted=True)
         self.pods.pop(key, None)
-        self._jobs_changed(view.namespace)
 
-    def _jobs_changed(self, namespace: str) -> None:
-        if self.authorizations is not None:
-            self.authorizations.jobs_changed(namespace)
+    def _note_queued(self, key: JobKey, queued: bool) -> None:
+        """After each decision: is the job waiting for a run slot? One that leaves the queue (it took
+        a slot, or no longer needs one) lets the next ones try."""
+        if queued:
+            self.queued.setdefault(key, None)
+        elif key in self.queued:
+            del self.queued[key]
+            self._wake_queued()
 
     def _wake_queued(self) -> None:
-        for runner in self.runners.values():
-            if runner.status.reason == Reason.QUEUED_FOR_CAPACITY:
+        """Wake as many queued runners as there are free slots, oldest first: O(free), not O(jobs).
+
+        They stay queued until their decision takes a slot, so a wake-up lost to a race costs nothing.
+        """
+        if not self.slots.limit:
+            return
+        free = self.slots.limit - self.slots.in_flight
+        for key in list(itertools.islice(self.queued, max(0, free))):
+            runner = self.runners.get(key)
+            if runner is None:
+                del self.queued[key]
+            else:
                 runner.push(TimerFired())
 
     async def close(self) -> None:
@@ -240,6 +281,8 @@ class JobRunner:
         self._wake_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self.idle = False
+        """Waiting for the wake-up time or an observation, with nothing left to do."""
         self._deleted_pods: set[str] = set()
         """Pods this runner asked to delete: never asked twice, never counted as history again."""
         self._failures = 0
@@ -371,11 +414,14 @@ class JobRunner:
                 if self._wake_at is not None:
                     timeout = max(0.0, (self._wake_at - self.controller.clock()).total_seconds())
                     timeout += _TIMER_SLACK_SECONDS
+                self.idle = True
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout)
                 except TimeoutError:
                     retry, self._retry = self._retry, None
                     self.push(retry or TimerFired())
+                finally:
+                    self.idle = False
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -523,6 +569,11 @@ class JobRunner:
         # Claim or free the run slot before any await: capacity is counted from in-memory state.
         self.status = decision.status
         controller.slots.update(self.key, decision.status.current_run is not None)
+        controller._note_queued(self.key, decision.status.reason == Reason.QUEUED_FOR_CAPACITY)
+        if before.phase != decision.status.phase and decision.status.phase is not None:
+            controller.usage.update(
+                self.view.namespace, self.view.name, self.view.authorization_name, decision.status.phase.value
+            )
         self._wake_at = decision.wake_at
         if isinstance(observation, RunFinished) and authorizations is not None:
             sealed = observation.report.rotated_credentials
@@ -548,7 +599,6 @@ class JobRunner:
                     decision.status.reason,
                     decision.status.message,
                 )
-                self.controller._jobs_changed(self.view.namespace)
         self._count_finished_run(before, spec)
         for action in decision.actions:
             if self._stopped:

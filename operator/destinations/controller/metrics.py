@@ -1,8 +1,8 @@
 """Prometheus metrics on `/metrics`: what an SRE graphs and alerts on.
 
-Jobs by phase (a gauge, computed at scrape time from the jobs the operator holds), runs by provider,
-type and result, run durations, and records by operation. A registry of our own keeps the default
-process collectors out of tests that start several operators in one process.
+Jobs by phase and job runners by state (gauges, computed at scrape time from the jobs the operator
+holds), runs by provider, type and result, run durations, and records by operation. A registry of our
+own keeps the default process collectors out of tests that start several operators in one process.
 """
 
 from __future__ import annotations
@@ -34,10 +34,32 @@ class _PhaseCollector(Collector):
         yield family
 
 
+class _RunnerCollector(Collector):
+    def __init__(self, runners: Callable[[], tuple[int, int]]) -> None:
+        self._runners = runners
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        idle, busy = self._runners()
+        family = GaugeMetricFamily(
+            "destinations_job_runners",
+            "Job runners by state: idle ones wait for their wake-up time or an event, busy ones decide "
+            "or act; all idle after a restart means the operator has settled",
+            labels=["state"],
+        )
+        family.add_metric(["idle"], idle)
+        family.add_metric(["busy"], busy)
+        yield family
+
+
 class Metrics:
-    def __init__(self, phases: Callable[[], Iterable[str | None]]) -> None:
+    def __init__(
+        self,
+        phases: Callable[[], Iterable[str | None]],
+        runners: Callable[[], tuple[int, int]] = lambda: (0, 0),
+    ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_PhaseCollector(phases))
+        self.registry.register(_RunnerCollector(runners))
         self.runs = Counter(
             "destinations_runs",
             "Finished sync runs by provider, job type and result",

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from destinations.controller import kopf_fixes
 from destinations.controller.admission import configure_admission
 from destinations.controller.authorizations import AuthorizationController
 from destinations.controller.handlers import build_registry, configure
@@ -36,9 +37,12 @@ class Operator:
         self.settings = settings
         self.connection: kopf.ConnectionInfo | None = None
         self._kube: KubeClient | None = None
-        self.metrics = Metrics(lambda: self.jobs.phases())
+        self.metrics = Metrics(lambda: self.jobs.phases(), lambda: self.jobs.runner_states())
         self.jobs = JobController(settings, self._client, self.metrics, clock=utc_now)
-        self.authorizations = AuthorizationController(self.jobs, self._client, clock=utc_now)
+        self.authorizations = AuthorizationController(
+            self.jobs.usage, self._client, clock=utc_now, tell_jobs=self.jobs.authorization_changed
+        )
+        self.jobs.authorizations = self.authorizations
         self.metrics.registry.register(
             JobMetricsCollector(
                 lambda: samples_of(self.jobs),
@@ -63,6 +67,7 @@ class Operator:
         # Port 0 picks a free port (tests run several operators side by side); the log says which.
         self.metrics_port = self.metrics.serve(settings.metrics_port)
         logger.info("metrics on http://0.0.0.0:%d/metrics", self.metrics_port)
+        kopf_fixes.install()  # index readiness at O(1) per object, not O(objects) (issue 18)
         kopf_settings = kopf.OperatorSettings()
         configure(kopf_settings)
         liveness = f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
