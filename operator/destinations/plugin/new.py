@@ -301,7 +301,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--display-name", help="the job's display name")
     parser.add_argument("-f", "--file", help="write the YAML here instead of printing it")
     parser.add_argument(
-        "--secret-file", help="where the new Secret's YAML goes (default: <authorization>-secret.yaml)"
+        "--secret-file",
+        help="where the new Secret's YAML goes (default: <authorization>-credentials.yaml, mode 0600)",
     )
     parser.add_argument("--apply", action="store_true", help="create the objects in the cluster")
 
