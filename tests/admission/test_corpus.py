@@ -12,12 +12,33 @@ from tests.admission.harness import REPO_ROOT, AdmissionCluster
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.yaml"))
 EXPECT = "# expect: "
+REFUSED_BY_API_SERVER = "# refused-by: api-server"
+#: The DestinationJobs of examples/jobs/, sorted (an empty or shrunken examples/ fails the test).
+EXAMPLE_JOBS = (
+    "churn-risk-to-facebook",
+    "customers-to-salesforce",
+    "high-value-users-to-events-api",
+    "legacy-crm-backfill",
+    "lookalike-seed-to-facebook",
+    "loyal-customers-to-google",
+    "mailchimp-members-to-warehouse",
+    "newsletter-to-mailchimp",
+    "salesforce-won-opportunities",
+    "signups-company-enrichment",
+    "signups-enriched-from-salesforce",
+)
 
 
 def expected_message(path: Path) -> str:
     first_line = path.read_text(encoding="utf-8").splitlines()[0]
     assert first_line.startswith(EXPECT), f"{path.name} must start with '{EXPECT}<message fragment>'"
     return first_line.removeprefix(EXPECT)
+
+
+def refused_by_the_api_server(path: Path) -> bool:
+    """Rules the CRD's schema already states are refused by the API server itself, which validates an
+    object against its schema before it calls the validating webhooks (kube-apiserver's order)."""
+    return path.read_text(encoding="utf-8").splitlines()[1].startswith(REFUSED_BY_API_SERVER)
 
 
 def test_the_corpus_has_a_manifest_for_each_of_at_least_thirty_rules() -> None:
@@ -30,7 +51,10 @@ def test_bad_manifest_is_refused_with_its_message(cluster: AdmissionCluster, man
     result = cluster.kubectl("alice", "apply", "-f", str(manifest), namespace=CORPUS_NAMESPACE)
 
     assert result.returncode != 0, result.stdout
-    assert "admission webhook" in result.stderr and "denied the request" in result.stderr
+    if refused_by_the_api_server(manifest):
+        assert " is invalid: " in result.stderr and "admission webhook" not in result.stderr
+    else:
+        assert "admission webhook" in result.stderr and "denied the request" in result.stderr
     assert expected_message(manifest) in result.stderr
 
 
@@ -49,11 +73,5 @@ def test_the_examples_are_accepted(cluster: AdmissionCluster) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    for path in (examples / "jobs").glob("*.yaml"):
-        assert f"destinationjob.destinations.dev/{_name(path)} created" in result.stdout
-
-
-def _name(path: Path) -> str:
-    import yaml
-
-    return str(yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["name"])
+    created = sorted(line for line in result.stdout.splitlines() if line.startswith("destinationjob."))
+    assert created == [f"destinationjob.destinations.dev/{name} created" for name in EXAMPLE_JOBS]

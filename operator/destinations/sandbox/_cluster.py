@@ -13,6 +13,7 @@ import base64
 import builtins
 import copy
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -158,7 +159,13 @@ class Cluster:
         old: Json | None,
         options: Options,
         subresource: str = "",
+        *,
+        mutating: bool,
     ) -> Json | None:
+        """One admission phase, as kube-apiserver runs them around the object's validation: mutating
+        (in-process hooks, then mutating webhooks), then the schema and built-in checks, then validating.
+        """
+
         def request_for(current: Json | None) -> AdmissionRequest:
             meta = (current or old or {}).get("metadata") or {}
             return AdmissionRequest(
@@ -173,16 +180,22 @@ class Cluster:
                 options.dry_run,
             )
 
-        for hook in self.admission_hooks:
-            mutated = await hook(request_for(obj))
-            if mutated is not None and obj is not None:
-                obj = mutated
+        if mutating:
+            for hook in self.admission_hooks:
+                mutated = await hook(request_for(obj))
+                if mutated is not None and obj is not None:
+                    obj = mutated
         # Registered webhooks see the object as the in-process hooks left it.
-        return await self.webhooks.admit(request_for(obj), options.warnings)
+        return await self.webhooks.admit(request_for(obj), options.warnings, mutating=mutating)
 
     def _check_schema(self, resource_type: ResourceType, obj: Json, options: Options) -> Json:
         if not resource_type.custom or resource_type.schema is None:
             return obj
+        name_causes = _metadata_name_causes(obj["metadata"].get("name", ""), resource_type.schema)
+        if name_causes:
+            raise invalid(
+                resource_type.kind, resource_type.group, obj["metadata"].get("name", ""), name_causes
+            )
         outcome = apply_schema(obj, resource_type.schema)
         if outcome.unknown_fields and options.field_validation == "Strict":
             names = ", ".join(f'unknown field "{path}"' for path in outcome.unknown_fields)
@@ -343,8 +356,9 @@ class Cluster:
             raise invalid(resource_type.kind, resource_type.group, name, causes)
         if resource_type.storage_key == CRD_KEY:
             obj["status"] = _objects.crd_status(obj)
-        admitted = await self._admit("CREATE", resource_type, obj, None, options)
+        admitted = await self._admit("CREATE", resource_type, obj, None, options, mutating=True)
         obj = self._check_schema(resource_type, admitted or obj, options)
+        await self._admit("CREATE", resource_type, obj, None, options, mutating=False)
         if self.store.get(resource_type.storage_key, meta.get("namespace", ""), name) is not None:
             raise already_exists(resource_type.plural, resource_type.group, name)
         stored = self._commit(resource_type, obj, options)
@@ -433,10 +447,13 @@ class Cluster:
             raise conflict(resource_type.plural, resource_type.group, name)
         new = self._prepare_update(resource_type, old, body, subresource)
         operation_subresource = subresource
-        admitted = await self._admit("UPDATE", resource_type, new, old, options, operation_subresource)
+        admitted = await self._admit(
+            "UPDATE", resource_type, new, old, options, operation_subresource, mutating=True
+        )
         new = admitted or new
         if not subresource or resource_type.custom:
             new = self._check_schema(resource_type, new, options)
+        await self._admit("UPDATE", resource_type, new, old, options, operation_subresource, mutating=False)
         # Admission hooks may have awaited: the object can have changed meanwhile.
         current = self.store.get(resource_type.storage_key, namespace, name)
         if current is None:
@@ -631,7 +648,8 @@ class Cluster:
                 f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
                 f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
             )
-        await self._admit("DELETE", resource_type, None, obj, options)
+        await self._admit("DELETE", resource_type, None, obj, options, mutating=True)
+        await self._admit("DELETE", resource_type, None, obj, options, mutating=False)
         policy = delete_options.get("propagationPolicy") or (
             "Orphan" if delete_options.get("orphanDependents") else "Background"
         )
@@ -797,3 +815,32 @@ class Cluster:
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             if self.store.get(NAMESPACE_KEY, "", name) is None:
                 await self.create(namespaces, "", {"metadata": {"name": name}})
+
+
+def _metadata_name_causes(name: str, schema: Json) -> list[Json]:
+    """The CRD schema's rules for metadata.name (the only metadata a CRD may constrain besides
+    generateName), worded as kube-apiserver words them: its object-meta validation, not kube-openapi's.
+    """
+    rules = (((schema.get("properties") or {}).get("metadata") or {}).get("properties") or {}).get(
+        "name"
+    ) or {}
+    causes: list[Json] = []
+    if "maxLength" in rules and len(name.encode()) > int(rules["maxLength"]):
+        causes.append(
+            {
+                "reason": "FieldValueTooLong",
+                "field": "metadata.name",
+                "message": f"Too long: may not be more than {int(rules['maxLength'])} bytes",
+            }
+        )
+    elif "pattern" in rules and re.search(str(rules["pattern"]), name) is None:
+        causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "field": "metadata.name",
+                "message": (
+                    f"Invalid value: \"{name}\": metadata.name in body should match '{rules['pattern']}'"
+                ),
+            }
+        )
+    return causes

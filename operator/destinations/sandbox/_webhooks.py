@@ -152,25 +152,23 @@ class Webhooks:
             if candidate is not None
         )
 
-    async def admit(self, call: AdmissionRequest, warnings: list[str]) -> Json | None:
-        """Run the mutating then the validating webhooks; the (possibly patched) object, or raise ApiError."""
+    async def admit(self, call: AdmissionRequest, warnings: list[str], *, mutating: bool) -> Json | None:
+        """Run the mutating or the validating webhooks; the (possibly patched) object, or raise ApiError."""
         obj = call.obj
-        for mutating in (True, False):
-            key = MUTATING_KEY if mutating else VALIDATING_KEY
-            for webhook in self._webhooks(key):
-                current = dataclasses.replace(call, obj=obj)
-                if not self._applies(webhook, current):
-                    continue
-                if call.dry_run and webhook.get("sideEffects") not in ("None", "NoneOnDryRun"):
-                    raise bad_request(f'admission webhook "{webhook.get("name")}" does not support dry run')
-                response = await self._call_with_policy(webhook, current)
-                if response is None:
-                    continue
-                warnings.extend(str(w) for w in response.get("warnings") or [])
-                if not response.get("allowed"):
-                    raise _denied(str(webhook.get("name", "")), response.get("status") or {})
-                if mutating and response.get("patch") and obj is not None:
-                    obj = _patched(obj, response, str(webhook.get("name", "")))
+        for webhook in self._webhooks(MUTATING_KEY if mutating else VALIDATING_KEY):
+            current = dataclasses.replace(call, obj=obj)
+            if not self._applies(webhook, current):
+                continue
+            if call.dry_run and webhook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+                raise bad_request(f'admission webhook "{webhook.get("name")}" does not support dry run')
+            response = await self._call_with_policy(webhook, current)
+            if response is None:
+                continue
+            warnings.extend(str(w) for w in response.get("warnings") or [])
+            if not response.get("allowed"):
+                raise _denied(str(webhook.get("name", "")), response.get("status") or {})
+            if mutating and response.get("patch") and obj is not None:
+                obj = _patched(obj, response, str(webhook.get("name", "")))
         return obj
 
     async def _call_with_policy(self, webhook: Json, call: AdmissionRequest) -> Json | None:
@@ -231,6 +229,12 @@ class Webhooks:
         except TimeoutError:
             raise WebhookFailure(
                 f'failed to call webhook: Post "{shown}": context deadline exceeded'
+            ) from None
+        except aiohttp.ClientConnectorCertificateError:
+            # Worded as Go's crypto/tls says it (kube-apiserver's client): an untrusted certificate.
+            raise WebhookFailure(
+                f'failed to call webhook: Post "{shown}": tls: failed to verify certificate: '
+                "x509: certificate signed by unknown authority"
             ) from None
         except aiohttp.ClientConnectorError as error:
             reason = (
