@@ -71,3 +71,12 @@ def test_a_run_without_rejections_writes_none() -> None:
     job.finish()
     assert job.status.last_run is not None
     assert "rejections" not in job.status.last_run.model_dump(exclude_none=True)
+
+
+def test_records_dropped_as_invalid_count_toward_max_rejected_percent() -> None:
+    job = JobHarness(job_spec(alerts={"maxRejectedPercent": 10}))
+    job.create()
+    decision = job.finish(records=RecordCounts(read=100, added=85, omitted=5, invalid=10))
+    assert [
+        a.message for a in decision.actions if isinstance(a, PostEvent) and a.reason == "ThresholdExceeded"
+    ] == ["run 1: maxRejectedPercent exceeded: 15% (15 of 100 records), threshold 10%"]

@@ -137,3 +137,17 @@ def test_a_file_source_reports_rejections_but_keeps_no_bookkeeping(pod: WorkerPo
     assert first.exit_code == 0, first.report
     assert (first.records["omitted"], first.records["invalid"]) == (1, 1)
     assert first.report["rejections"] == [{"key": GONE, "reason": GONE_REASON}]
+
+
+def test_the_worker_refuses_a_mode_the_provider_lacks_naming_the_ones_it_has(pod: WorkerPod) -> None:
+    """The last line of defence when validation was bypassed (an operator from before the modes)."""
+    (pod.source_dir / "people.jsonl").write_text(json.dumps({"email": "a@example.com"}) + "\n")
+    pod.credentials = {"accessToken": "token"}
+    spec = job(
+        "facebook", "export", {"audienceId": "123"}, source=file_endpoint("people.jsonl"), mode="insert"
+    )
+    finished = pod.run(spec, method="oauth2", endpoint="http://127.0.0.1:9")
+    assert finished.exit_code == 1
+    assert finished.report["message"].startswith(
+        "spec.mode 'insert' is not supported by provider 'facebook'; it supports: upsert, mirror"
+    )

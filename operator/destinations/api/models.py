@@ -586,7 +586,7 @@ class AlertThresholds(ApiModel):
     (docs/troubleshooting.md#thresholdexceeded)."""
 
     max_rejected_percent: float | None = Field(default=None, ge=0, le=100)
-    """A successful run whose rejected records (omitted plus failed) exceed this percentage of the
+    """A successful run whose rejected records (omitted, invalid and failed) exceed this percentage of the
     records it saw (read plus failed) crosses it, e.g. `5` or `12.5`."""
     min_records: int | None = Field(default=None, ge=1)
     """A successful run that reads fewer records than this crosses it (an emptied source)."""

@@ -80,11 +80,13 @@ def measure_run(
     if run.result == RunResult.SUCCEEDED:
         seen = records.read + records.failed
         if alerts.max_rejected_percent is not None and seen > 0:
-            rejected = 100 * (records.omitted + records.failed) / seen
+            # Records dropped as invalid (no email) are rejected too, only before sending (issue 15).
+            count = records.omitted + records.failed + (records.invalid or 0)
+            rejected = 100 * count / seen
             measured.append(
                 Measurement(
                     "maxRejectedPercent",
-                    f"{_percent(rejected)}% ({records.omitted + records.failed} of {seen} records)",
+                    f"{_percent(rejected)}% ({count} of {seen} records)",
                     f"{_percent(alerts.max_rejected_percent)}%",
                     rejected > alerts.max_rejected_percent,
                 )
