@@ -167,6 +167,22 @@ def test_a_batch_refused_with_422_is_omitted_and_the_run_goes_on(http: HttpClien
     assert "422" in context.counts.omission_samples[0]
 
 
+def test_each_record_of_a_refused_batch_is_kept_under_its_key(http: HttpClientFactory) -> None:
+    def handler(request: Request) -> Response:
+        return (
+            Response(422, "bad record")
+            if request.json()["records"][0]["email"] == "a@example.com"
+            else Response(200)
+        )
+
+    records = [{"email": "a@example.com", "name": "Ann"}, {"email": "b@example.com", "name": "Bob"}]
+    with FakeServer(handler) as server:
+        context = export_context(server.url, http, batch_size=1, concurrency=1)
+        export(context, records)
+    assert context.counts.rejected == {"a@example.com": "HTTP 422: a batch of 1 was refused: bad record"}
+    assert (context.counts.added, context.counts.omitted) == (1, 1)
+
+
 def test_a_missing_endpoint_fails_the_run(http: HttpClientFactory) -> None:
     with FakeServer(lambda request: Response(404)) as server, pytest.raises(ProviderError, match="404"):
         export(export_context(server.url, http))

@@ -243,11 +243,11 @@ class WebhookProvider(Provider):
                 if response.is_success:
                     context.counts.added += len(batch)
                 elif response.status_code in REJECTING_STATUSES:
-                    context.counts.omit(
-                        len(batch),
-                        f"a batch of {len(batch)} was refused with HTTP {response.status_code}: "
-                        f"{' '.join(response.text.split())[:120]}",
-                    )
+                    # Each record of the refused batch is a rejection: kept under its key and retried
+                    # first next run when the source is a warehouse (docs/concepts.md#rejected-records).
+                    reason = f"a batch of {len(batch)} was refused: {' '.join(response.text.split())[:120]}"
+                    for record in batch:
+                        context.counts.reject(record, reason, code=f"HTTP {response.status_code}")
                 else:
                     raise ProviderError(
                         f"the webhook answered HTTP {response.status_code} to POST "
