@@ -345,7 +345,7 @@ class JobRunner:
         core is not involved, so phase, backoff and counters stay as they are."""
         if isinstance(event, dry_runs.DryRunRequested):
             if dry_runs.requested(event.value, self.status) is None:
-                return  # answered meanwhile (an ended pod handed over at start)
+                return  # answered meanwhile: its ended pod was seen first (an operator restart)
             if event.value not in self._dry_runs_started:
                 self._dry_runs_started.add(event.value)
                 await self._start_dry_run(event.value)
