@@ -9,6 +9,7 @@ https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/tok
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -108,6 +109,47 @@ def _refusals(sandbox: Sandbox) -> list[str]:
     ]
 
 
+@contextlib.contextmanager
+def _operator(
+    sandbox: Sandbox, sandbox_api: SandboxApi, tmp_path: Path, *args: str
+) -> Iterator[OperatorProcess]:
+    """`destinations operator` with a token of the installed ServiceAccount, for the `with` block."""
+    kubeconfig = _service_account_kubeconfig(sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+
+
+def _take_from_the_cluster_role(sandbox_api: SandboxApi, resource: str, verb: str) -> None:
+    path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/destinations-operator"
+    role = sandbox_api.get(path).json()
+    for rule in role["rules"]:
+        if resource in rule.get("resources", []):
+            rule["verbs"] = [granted for granted in rule["verbs"] if granted != verb]
+    role["rules"] = [rule for rule in role["rules"] if rule["verbs"]]
+    response = sandbox_api.put(path, role)
+    assert response.status_code == 200, response.text
+
+
+def _expect_sync_pods_refused(
+    sandbox: Sandbox,
+    sandbox_api: SandboxApi,
+    kubectl: Kubectl,
+    provider: FakeProvider,
+    operator: OperatorProcess,
+) -> None:
+    with pytest.raises(AssertionError, match="timed out waiting for a successful run"):
+        _run_one_job(sandbox, sandbox_api, kubectl, provider, "marketing", timeout=20)
+    wait_until(
+        lambda: "create pods/ marketing/" in _refusals(sandbox),
+        timeout=30,
+        message=f"the sync pod to be refused; operator log:\n{operator.log[-3000:]}",
+    )
+
+
 @pytest.mark.parametrize(
     ("values", "watched"),
     [({}, None), ({"watchNamespaces": ["marketing"]}, "marketing")],
@@ -125,77 +167,36 @@ def test_the_operator_runs_a_job_with_the_charts_service_account(
 ) -> None:
     kubectl("create", "namespace", "marketing")
     sets = [f"--set-json=watchNamespaces={values['watchNamespaces']!r}".replace("'", '"')] if values else []
-    output = _helm(
-        helm_binary,
-        sandbox,
-        tmp_path,
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--create-namespace",
-        *sets,
-    )
-    assert "STATUS: deployed" in output
-    kubeconfig = _service_account_kubeconfig(sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
-    operator = OperatorProcess(
-        kubeconfig, tmp_path / "operator.log", ("--namespace", watched) if watched else ()
-    )
-    operator.start()
-    try:
+    install = ("install", RELEASE, str(CHART), "-n", NAMESPACE, "--create-namespace", *sets)
+    assert "STATUS: deployed" in _helm(helm_binary, sandbox, tmp_path, *install)
+    with _operator(
+        sandbox, sandbox_api, tmp_path, *(("--namespace", watched) if watched else ())
+    ) as operator:
         status = _run_one_job(sandbox, sandbox_api, kubectl, provider, "marketing")
-    finally:
-        operator.stop()
     assert status["phase"] == "Sleeping"
     assert _refusals(sandbox) == [], operator.log[-3000:]
 
 
 def test_kustomize_base_then_the_operator_with_its_service_account(
-    sandbox: Sandbox,
-    sandbox_api: SandboxApi,
-    kubectl: Kubectl,
-    provider: FakeProvider,
-    tmp_path: Path,
+    sandbox: Sandbox, sandbox_api: SandboxApi, kubectl: Kubectl, provider: FakeProvider, tmp_path: Path
 ) -> None:
     kubectl("apply", "-k", str(MANIFESTS))
     kubectl("create", "namespace", "marketing")
-    kubeconfig = _service_account_kubeconfig(sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
-    operator.start()
-    try:
+    with _operator(sandbox, sandbox_api, tmp_path) as operator:
         status = _run_one_job(sandbox, sandbox_api, kubectl, provider, "marketing")
-    finally:
-        operator.stop()
     assert status["phase"] == "Sleeping"
     assert _refusals(sandbox) == [], operator.log[-3000:]
 
 
 def test_a_rule_missing_from_the_cluster_role_fails_the_run(
-    sandbox: Sandbox,
-    sandbox_api: SandboxApi,
-    kubectl: Kubectl,
-    provider: FakeProvider,
-    tmp_path: Path,
+    sandbox: Sandbox, sandbox_api: SandboxApi, kubectl: Kubectl, provider: FakeProvider, tmp_path: Path
 ) -> None:
     """The check above can fail: without `create pods` the API server refuses the sync pod."""
     kubectl("apply", "-k", str(MANIFESTS))
-    role = sandbox_api.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/destinations-operator").json()
-    for rule in role["rules"]:
-        if "pods" in rule.get("resources", []):
-            rule["verbs"] = [verb for verb in rule["verbs"] if verb != "create"]
-    response = sandbox_api.put("/apis/rbac.authorization.k8s.io/v1/clusterroles/destinations-operator", role)
-    assert response.status_code == 200, response.text
+    _take_from_the_cluster_role(sandbox_api, "pods", "create")
     kubectl("create", "namespace", "marketing")
-    kubeconfig = _service_account_kubeconfig(sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
-    operator.start()
-    try:
-        with pytest.raises(AssertionError, match="timed out waiting for a successful run"):
-            _run_one_job(sandbox, sandbox_api, kubectl, provider, "marketing", timeout=20)
-    finally:
-        operator.stop()
-    assert "create pods/ marketing/" in _refusals(sandbox)
+    with _operator(sandbox, sandbox_api, tmp_path) as operator:
+        _expect_sync_pods_refused(sandbox, sandbox_api, kubectl, provider, operator)
 
 
 @pytest.fixture
@@ -224,29 +225,15 @@ def test_sync_pods_owner_references_pass_owner_reference_permission_enforcement(
     kubectl = Kubectl(kubectl_binary, enforcing_sandbox.kubeconfig_path, tmp_path / "kube-cache")
     kubectl("apply", "-k", str(MANIFESTS))
     if not grant_finalizers:
-        path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/destinations-operator"
-        role = sandbox_api.get(path).json()
-        role["rules"] = [
-            r for r in role["rules"] if "destinationjobs/finalizers" not in r.get("resources", [])
-        ]
-        assert sandbox_api.put(path, role).status_code == 200
+        _take_from_the_cluster_role(sandbox_api, "destinationjobs/finalizers", "update")
     kubectl("create", "namespace", "marketing")
-    kubeconfig = _service_account_kubeconfig(enforcing_sandbox, sandbox_api, tmp_path / "operator-kubeconfig")
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
-    operator.start()
     try:
-        if grant_finalizers:
-            status = _run_one_job(enforcing_sandbox, sandbox_api, kubectl, provider, "marketing")
-            assert status["phase"] == "Sleeping"
-            assert _refusals(enforcing_sandbox) == []
-        else:
-            with pytest.raises(AssertionError, match="timed out waiting for a successful run"):
-                _run_one_job(enforcing_sandbox, sandbox_api, kubectl, provider, "marketing", timeout=20)
-            wait_until(
-                lambda: "create pods/ marketing/" in _refusals(enforcing_sandbox),
-                timeout=30,
-                message=f"the sync pod to be refused; operator log:\n{operator.log[-3000:]}",
-            )
+        with _operator(enforcing_sandbox, sandbox_api, tmp_path) as operator:
+            if grant_finalizers:
+                status = _run_one_job(enforcing_sandbox, sandbox_api, kubectl, provider, "marketing")
+                assert status["phase"] == "Sleeping"
+                assert _refusals(enforcing_sandbox) == [], operator.log[-3000:]
+            else:
+                _expect_sync_pods_refused(enforcing_sandbox, sandbox_api, kubectl, provider, operator)
     finally:
-        operator.stop()
         sandbox_api.close()
