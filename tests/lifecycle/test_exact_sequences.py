@@ -282,3 +282,64 @@ def test_wall_clock_times_map_to_instants_in_paris(wall: datetime, expected_utc:
     instant = local_to_instant(wall, ZoneInfo("Europe/Paris"))
     assert instant == expected_utc
     assert instant.utcoffset() == timedelta(0)
+
+
+# ------------------------------------------------------------------------------------- spec changes
+
+
+def test_pausing_a_failed_job_pauses_it_with_a_fresh_error_budget() -> None:
+    job = JobHarness(job_spec(retry={"failAfter": "1m"}))
+    job.create()
+    job.fail()
+    job.wake()
+    job.fail()
+    assert job.phase == Phase.FAILED
+    job.advance(MINUTE)
+    decision = job.change_spec(retry={"failAfter": "1m"}, paused=True)
+    assert (job.phase, job.reason, job.status.message) == (
+        Phase.PAUSED,
+        Reason.PAUSED,
+        "paused by spec.paused; set it to false to resume",
+    )
+    assert [(event.reason, event.message) for event in decision.events] == [
+        ("Paused", "paused by spec.paused (the job was Failed)")
+    ]
+    assert (job.status.consecutive_errors, job.status.errors_since) == (0, None)
+    assert (job.status.observed_generation, job.status.last_updated) == (2, "2026-01-05T09:06:00Z")
+    assert job.status.phase_since == "2026-01-05T09:06:00Z"
+
+
+def test_a_schedule_change_reschedules_a_pending_job_from_its_creation() -> None:
+    job = JobHarness(job_spec(schedule={"cron": "0 12 * * *"}))
+    job.create()
+    job.advance(timedelta(minutes=10))
+    decision = job.change_spec(schedule={"cron": "30 10 * * *"})
+    assert (job.phase, job.reason) == (Phase.PENDING, Reason.FIRST_RUN_SCHEDULED)
+    assert job.status.message == "first run due at 2026-01-05T10:30:00Z"
+    assert job.next_run_at == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    assert decision.wake_at == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    assert (job.status.observed_generation, job.status.last_updated) == (2, "2026-01-05T09:10:00Z")
+    assert job.status.phase_since == "2026-01-05T09:00:00Z"  # still the same phase
+    assert decision.events == ()
+
+
+def test_a_schedule_change_reschedules_a_sleeping_job_from_its_last_start() -> None:
+    job = JobHarness()
+    job.create()
+    job.finish()
+    decision = job.change_spec(schedule={"every": "3h"})
+    assert (job.phase, job.reason) == (Phase.SLEEPING, Reason.SCHEDULED)
+    assert job.status.message == "last run 1 succeeded; next run due at 2026-01-05T12:00:00Z"
+    assert decision.wake_at == datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    assert job.status.last_updated == "2026-01-05T09:02:00Z"
+
+
+def test_a_spec_change_keeps_a_backoff_and_its_message() -> None:
+    job = JobHarness()
+    job.create()
+    job.fail("HTTP 503")
+    before = job.status.message
+    job.change_spec(schedule={"every": "3h"})
+    assert (job.phase, job.reason, job.status.message) == (Phase.SLEEPING, Reason.BACKING_OFF, before)
+    assert job.next_run_at == datetime(2026, 1, 5, 9, 3, tzinfo=UTC)
+    assert job.status.observed_generation == 2
