@@ -173,6 +173,11 @@ def test_members_google_refuses_are_omitted_with_reasons_and_the_rest_is_resent(
     assert (sync.counts.added, sync.counts.omitted) == (3, 2)
     assert "INVALID_AUDIENCE_MEMBER" in sync.counts.omission_samples[0]
     assert sha("person1@example.com") not in fake.members
+    # Kept under each record's key (its email), to be retried first next run (docs/concepts.md).
+    assert sorted(sync.counts.rejected) == [
+        "Person1@Example.com",
+        "Person3@Example.com",
+    ]  # as the source has it
 
 
 def test_records_without_any_usable_identifier_are_omitted_before_sending(http: HttpClientFactory) -> None:
@@ -184,7 +189,7 @@ def test_records_without_any_usable_identifier_are_omitted_before_sending(http: 
             )
         )
     assert len(fake.bodies[0]["audienceMembers"]) == 1
-    assert (sync.counts.added, sync.counts.omitted) == (1, 2)
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.invalid) == (1, 0, 2)
 
 
 def test_mirror_removal_calls_remove_without_consent(http: HttpClientFactory) -> None:

@@ -35,7 +35,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
@@ -412,15 +412,16 @@ class GoogleProvider(Provider):
 
         build = identifier_builder(config)
 
-        async def members() -> RecordBatches:
+        async def members() -> AsyncIterator[list[tuple[dict[str, Any], Record]]]:
+            """Each member with its record; records without a usable identifier are invalid."""
             async for batch in batches:
                 converted = []
                 for record in batch:
                     identifiers = build(record)
                     if not identifiers:
-                        counts.omit(1, no_identifier)
+                        counts.discard(1, no_identifier)
                     else:
-                        converted.append({"userData": {"userIdentifiers": identifiers}})
+                        converted.append(({"userData": {"userIdentifiers": identifiers}}, record))
                 yield converted
 
         async with self._client(
@@ -431,10 +432,15 @@ class GoogleProvider(Provider):
                 # Fast fail: drop the members Google names and send the rest again, a bounded number of times.
                 for _ in range(3):
                     await pacer.wait()
-                    response = await client.request("POST", path, json=self._body(config, pending, removing))
+                    body = self._body(config, [member for member, _ in pending], removing)
+                    response = await client.request("POST", path, json=body)
                     if response.status_code == 400 and (violations := member_violations(response)):
                         for index, reason in sorted(violations.items()):
-                            counts.omit(1, f"Google refused audience member {index + 1} of a batch: {reason}")
+                            refusal = f"Google refused audience member {index + 1} of a batch: {reason}"
+                            if removing:
+                                counts.omit(1, refusal)
+                            else:  # kept under the record's key and retried first next run
+                                counts.reject(pending[index][1], refusal)
                         pending = [m for i, m in enumerate(pending) if i not in violations]
                         context.log("members_refused", refused=len(violations), resending=len(pending))
                         if pending:
