@@ -87,6 +87,16 @@ def test_small_runs_upsert_through_collections_of_at_most_200_with_all_or_none_f
     assert fake.contacts["p7@example.com"]["FirstName"] == "P7"
 
 
+def test_records_without_the_external_id_are_invalid_and_never_sent(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    sync = context(server, http)
+    run(provider.export(sync, batches_of([{"first_name": "No Address"}, *people(2)])))
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.invalid) == (2, 0, 1)
+    assert sorted(fake.contacts) == ["p0@example.com", "p1@example.com"]
+
+
 def test_records_salesforce_refuses_in_a_collection_are_omitted_with_their_errors(
     org: tuple[Org, FakeServer], http: HttpClientFactory
 ) -> None:

@@ -408,8 +408,8 @@ class SalesforceProvider(Provider):
                     for record in batch:
                         row = convert(record)
                         key = row.get(config.external_id_field)
-                        if key is None or not str(key).strip():
-                            counts.omit(
+                        if key is None or not str(key).strip():  # invalid: never sent
+                            counts.discard(
                                 1, f"a record has no value for the external ID {config.external_id_field}"
                             )
                         else:
