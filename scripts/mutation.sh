@@ -25,7 +25,8 @@ lifecycle_tests='"tests/lifecycle"'
 # patches and run slots (the kopf handlers around them are exercised by tests/operator).
 controller_modules='"src/destinations/controller/observing.py", "src/destinations/controller/health.py",
   "src/destinations/controller/patches.py", "src/destinations/controller/capacity.py"'
-controller_tests='"tests/controller/test_observing.py", "tests/controller/test_health.py",
+controller_tests='"tests/controller/test_observing.py", "tests/controller/test_observing_exact.py",
+  "tests/controller/test_health.py", "tests/controller/test_health_exact.py",
   "tests/controller/test_patches.py", "tests/controller/test_capacity.py"'
 case "$scope" in
   lifecycle) modules=$lifecycle_modules; tests=$lifecycle_tests ;;
