@@ -67,10 +67,12 @@ def test_schema_violations_name_the_field(
     assert fragment in causes[field]
 
 
-def test_string_checks_stop_at_the_first_failure_and_fields_keep_their_order(sandbox_api: SandboxApi) -> None:
+def test_string_checks_stop_at_the_first_failure(sandbox_api: SandboxApi) -> None:
     # "A" is both too short and off the pattern: the server's string validator reports the length only.
+    # The real server walks an object's properties in Go map order, so causes are compared sorted.
     response = sandbox_api.post(WIDGETS, widget("w", size=0, label="A"))
-    assert response.json()["details"]["causes"] == [
+    causes = sorted(response.json()["details"]["causes"], key=lambda cause: cause["field"], reverse=True)
+    assert causes == [
         {
             "reason": "FieldValueInvalid",
             "message": "Invalid value: 0: spec.size in body should be greater than or equal to 1",
