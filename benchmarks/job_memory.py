@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import json
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -129,8 +130,12 @@ async def idle_runners(controller: JobController, status: DestinationJobStatus) 
         controller.runners[runner.key] = runner
         runner.start()
         runners.append(runner)
-    while sum(1 for runner in runners if runner.idle) < JOBS:
+    for _ in range(6000):
+        if sum(1 for runner in runners if runner.idle) >= JOBS:
+            break
         await asyncio.sleep(0.01)
+    else:
+        raise TimeoutError("the runners did not all go idle within a minute")
     return runners
 
 
@@ -150,8 +155,8 @@ def main() -> int:
         parts: dict[str, float] = {}
         parts["spec view (JobView + spec dict)"], _views = measure(lambda i: job_view(body(i)))
         parts["status model (pydantic)"], _models = measure(lambda i, s=status: s.model_copy(deep=True))
-        parts["status as last written (dict)"], _dicts = measure(
-            lambda i, s=status: s.model_dump(mode="json", by_alias=True, exclude_none=True)
+        parts["status as last written (JSON text)"], _dicts = measure(
+            lambda i, w=written: json.dumps(w, separators=(",", ":"), ensure_ascii=False)
         )
         parts[f"finished pod summaries ({len(pods)})"], _pods = measure(
             lambda i, p=pods: {pod.name: dataclasses.replace(pod) for pod in p}
@@ -174,7 +179,7 @@ def main() -> int:
         runner_only = (
             whole_runner - parts["spec view (JobView + spec dict)"] - parts["status model (pydantic)"]
         )
-        runner_only -= parts["status as last written (dict)"]
+        runner_only -= parts["status as last written (JSON text)"]
         parts["runner (object, idle task, event, inbox)"] = runner_only
         tracemalloc.stop()
         for runner in runners:
