@@ -105,8 +105,12 @@ def test_records_salesforce_refuses_in_a_collection_are_omitted_with_their_error
     sync = context(server, http)
     run(provider.export(sync, batches_of(people(4))))
     assert (sync.counts.added, sync.counts.omitted) == (3, 1)
+    # Kept under the source record's key with Salesforce's status code and message (retried next run).
+    assert sync.counts.rejected == {
+        "p2@example.com": "INVALID_EMAIL_ADDRESS: invalid email address: p2@example.com"
+    }
     assert sync.counts.omission_samples == [
-        "Email p2@example.com: INVALID_EMAIL_ADDRESS: invalid email address: p2@example.com"
+        "p2@example.com: INVALID_EMAIL_ADDRESS: invalid email address: p2@example.com"
     ]
 
 
@@ -129,6 +133,7 @@ def test_runs_above_the_threshold_go_through_bulk_api_ingest_jobs_with_failed_re
     assert not any(path.endswith("/composite/sobjects/Contact/Email") for _, path in fake.requests_log)
     assert (sync.counts.added, sync.counts.updated, sync.counts.omitted) == (23, 1, 1)
     assert "INVALID_EMAIL_ADDRESS" in sync.counts.omission_samples[0]
+    assert list(sync.counts.rejected) == ["p5@example.com"]  # the failed result, under its record's key
     assert len(fake.contacts) == 24
 
 

@@ -399,6 +399,9 @@ class SalesforceProvider(Provider):
     ) -> None:
         usage = ApiUsage(config.max_api_usage_percent)
         counts = context.counts
+        # External ID → source record of the rows in flight, so a refusal is kept under the record's key
+        # (retried first next run); refusals while removing are not kept (a retry would add them back).
+        sources: dict[str, Record] = {}
         async with self._client(context.http, context.credentials, usage, rotated=context.rotated) as client:
             api = await self._api(client, context.credentials, config.api_version)
 
@@ -414,6 +417,8 @@ class SalesforceProvider(Provider):
                             )
                         else:
                             converted.append(row)
+                            if not removing:
+                                sources[str(key)] = record
                     yield converted
 
             # Look ahead up to the threshold: small runs take sObject Collections, large ones Bulk API 2.0.
@@ -427,7 +432,9 @@ class SalesforceProvider(Provider):
                     break
             if seen <= config.bulk_threshold:
                 for chunk in head:
-                    await self._collection(client, api, config, chunk, context, usage, removing=removing)
+                    await self._collection(
+                        client, api, config, chunk, context, usage, removing=removing, sources=sources
+                    )
                 return
 
             async def everything() -> AsyncIterator[list[dict[str, Any]]]:
@@ -437,7 +444,9 @@ class SalesforceProvider(Provider):
                     yield chunk
 
             async for job_rows in rebatch(everything(), config.bulk_job_records):
-                await self._bulk_job(client, api, config, job_rows, context, usage, removing=removing)
+                await self._bulk_job(
+                    client, api, config, job_rows, context, usage, removing=removing, sources=sources
+                )
 
     async def _collection(
         self,
@@ -449,6 +458,7 @@ class SalesforceProvider(Provider):
         usage: ApiUsage,
         *,
         removing: bool,
+        sources: dict[str, Record] | None = None,
     ) -> None:
         usage.check()
         body = {
@@ -463,7 +473,9 @@ class SalesforceProvider(Provider):
         if not isinstance(results, list) or len(results) != len(rows):
             raise MalformedResponse("Salesforce's sObject Collections answer is not one result per record")
         counts = context.counts
+        sources = sources if sources is not None else {}
         for row, result in zip(rows, results, strict=True):
+            source = sources.pop(str(row.get(config.external_id_field)), None)
             if isinstance(result, dict) and result.get("success"):
                 if removing:
                     counts.removed += 1
@@ -476,9 +488,13 @@ class SalesforceProvider(Provider):
             reason = "; ".join(
                 f"{e.get('statusCode')}: {e.get('message')}" for e in (errors or []) if isinstance(e, dict)
             )
-            counts.omit(
-                1, f"{config.external_id_field} {row.get(config.external_id_field)}: {reason or 'refused'}"
-            )
+            if source is not None:
+                counts.reject(source, reason or "refused")
+            else:
+                counts.omit(
+                    1,
+                    f"{config.external_id_field} {row.get(config.external_id_field)}: {reason or 'refused'}",
+                )
         context.log("collection_sent", records=len(rows), removing=removing)
 
     async def _bulk_job(
@@ -491,7 +507,14 @@ class SalesforceProvider(Provider):
         usage: ApiUsage,
         *,
         removing: bool,
+        sources: dict[str, Record] | None = None,
     ) -> None:
+        pending = sources if sources is not None else {}
+        job_sources = {
+            key: pending.pop(key)
+            for key in (str(row.get(config.external_id_field)) for row in rows)
+            if key in pending
+        }
         columns = list(dict.fromkeys(column for row in rows for column in row))
         usage.check()
         created = await client.request(
@@ -530,9 +553,14 @@ class SalesforceProvider(Provider):
         failures = await client.request("GET", f"{job}/failedResults/")
         _raise_for(failures, "the job's failed results")
         for row in _csv_rows(failures.text):
-            counts.omit(
-                1, f"{config.external_id_field} {row.get(config.external_id_field)}: {row.get('sf__Error')}"
-            )
+            source = job_sources.get(str(row.get(config.external_id_field)))
+            if source is not None:
+                counts.reject(source, str(row.get("sf__Error") or "refused"))
+            else:
+                counts.omit(
+                    1,
+                    f"{config.external_id_field} {row.get(config.external_id_field)}: {row.get('sf__Error')}",
+                )
         unprocessed = await client.request("GET", f"{job}/unprocessedrecords/")
         _raise_for(unprocessed, "the job's unprocessed records")
         left = _csv_rows(unprocessed.text)
