@@ -14,7 +14,17 @@ from destinations.providers.catalog import load_catalog
 def test_table_has_one_row_per_provider_under_the_catalog_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["providers"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["KEY", "NAME", "JOB", "TYPES", "AUTH", "METHODS", "MODES", "DEFAULT", "SCHEDULE"]
+    assert header.split() == [
+        "KEY",
+        "NAME",
+        "JOB",
+        "TYPES",
+        "AUTH",
+        "METHODS",
+        "MODES",
+        "DEFAULT",
+        "SCHEDULE",
+    ]
     assert [row.split()[0] for row in rows] == list(load_catalog())
 
 
