@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,22 @@ def test_no_component_outlives_the_sandbox(tmp_path: Path, control_plane: str) -
     assert not _port_open(port)
     leftover = subprocess.run(["pgrep", "-f", f"--secure-port {port}"], capture_output=True, text=True)
     assert leftover.stdout == ""
+
+
+def test_a_killed_owner_leaves_no_component_behind(control_plane: str) -> None:
+    """The components die with the thread that started them, even when it gets no chance to stop them."""
+    code = (
+        "from destinations.sandbox import ControlPlane; plane = ControlPlane().start(); "
+        "print(plane.port, flush=True); import time; time.sleep(600)"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    port = int(owner.stdout.readline())
+    owner.kill()
+    owner.wait(10)
+    wait_until(
+        lambda: subprocess.run(["pgrep", "-f", f"--secure-port {port}"], capture_output=True).returncode == 1,
+        timeout=15,
+        message="kube-apiserver to die with its owner",
+    )
+    assert not _port_open(port)

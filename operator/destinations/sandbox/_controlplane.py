@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -97,6 +98,15 @@ def find_binaries(environment: Mapping[str, str] | None = None) -> Path:
     )
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the thread that started us ends (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -112,13 +122,16 @@ class _Process:
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
-            # A session of its own: stop() signals the whole group, so nothing outlives the test bed.
+            # A session of its own: stop() signals the whole group. And killed with the thread that
+            # started it (Linux PR_SET_PDEATHSIG), so a test run that is itself killed leaves no
+            # control plane behind.
             self.process = subprocess.Popen(
                 self.argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def check_alive(self) -> None:
@@ -133,19 +146,15 @@ class _Process:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 2) -> None:
-        """SIGTERM, then SIGKILL after `timeout` s: a throw-away component has nothing worth waiting for."""
+    def stop(self) -> None:
+        """SIGKILL: a throw-away component holds nothing worth a graceful shutdown (kube-apiserver's
+        takes seconds), and its directory is removed next."""
         process = self.process
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 @dataclass

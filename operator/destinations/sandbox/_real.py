@@ -110,8 +110,9 @@ class RealSandboxServer:
         return self.control_plane.ssl_context()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.control_plane.start)
+        # Started from this (the sandbox's) thread, not an executor's: the components die with the
+        # thread that started them (see _controlplane), and this one lives as long as the sandbox.
+        self.control_plane.start()
         from ._sandbox import default_crds_dir, load_manifests
 
         crds_dir = self.config.crds_dir or (default_crds_dir() if self.config.install_repo_crds else None)
