@@ -22,7 +22,6 @@ from destinations.lifecycle import (
     WakeAt,
     decide,
     parse_time,
-    sync_pod_name,
 )
 from tests.lifecycle.harness import (
     JOB_NAME,
@@ -118,7 +117,7 @@ def test_running_job_records_its_run_in_flight(job: JobHarness) -> None:
     job.create()
     assert job.status.current_run is not None
     assert job.status.current_run.number == 1
-    assert job.status.current_run.pod == sync_pod_name(JOB_NAME, 1)
+    assert job.status.current_run.pod == "vip-export-run-1"
     assert job.status.current_run.started_at == "2026-01-05T09:00:00Z"
     assert job.status.runs.total == 1
 
@@ -201,7 +200,7 @@ def test_run_longer_than_run_timeout_is_stopped_and_counts_as_an_error() -> None
     decision = job.create()
     assert decision.wake_at == START + timedelta(minutes=30)
     decision = job.wake()
-    assert DeletePod(sync_pod_name(JOB_NAME, 1), 1) in decision.actions
+    assert DeletePod("vip-export-run-1", 1) in decision.actions
     assert (job.phase, job.reason) == (Phase.SLEEPING, Reason.BACKING_OFF)
     assert job.status.consecutive_errors == 1
 
@@ -209,7 +208,7 @@ def test_run_longer_than_run_timeout_is_stopped_and_counts_as_an_error() -> None
 def test_run_timed_out_observation_stops_the_run(job: JobHarness) -> None:
     job.create()
     decision = job.observe(RunTimedOut(1))
-    assert DeletePod(sync_pod_name(JOB_NAME, 1), 1) in decision.actions
+    assert DeletePod("vip-export-run-1", 1) in decision.actions
     assert job.status.current_run is None
 
 

@@ -36,7 +36,6 @@ from destinations.lifecycle import (
     RunTimedOut,
     SpecChanged,
     TimerFired,
-    backoff,
     decide,
     parse_time,
 )
@@ -320,7 +319,11 @@ def check_invariants(
         assert after.last_run is not None and after.next_run_at is not None
         wait = parse_time(after.next_run_at) - parse_time(after.last_run.finished_at)
         assert wait <= spec.retry.max_backoff
-        assert wait == backoff(spec.retry, after.consecutive_errors)
+        # The oracle is the documented rule itself (DESIGN.md §3), not the core's `backoff`.
+        expected = min(spec.retry.initial_backoff, spec.retry.max_backoff)
+        for _ in range(after.consecutive_errors - 1):
+            expected = min(expected * 2, spec.retry.max_backoff)
+        assert wait == expected
 
     # Purge only from Failed, Paused or Completed, and only after purgeAfter.
     if any(isinstance(action, DeleteJob) for action in decision.actions):

@@ -135,7 +135,7 @@ def test_the_pod_of_the_run_just_recorded_can_be_pruned_in_the_same_decision() -
 
 def test_pod_names_are_deterministic_from_job_and_run() -> None:
     assert sync_pod_name("vip-export", 7) == "vip-export-run-7"
-    assert sync_pod_name("vip-export", 7) == sync_pod_name("vip-export", 7)
+    assert sync_pod_name("vip-export", 12) == "vip-export-run-12"
 
 
 def test_pod_names_of_dotted_job_names_are_dns_labels() -> None:

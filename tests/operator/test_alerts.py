@@ -135,10 +135,12 @@ def test_a_drop_against_the_previous_run_crosses_max_record_drop(cluster: Operat
 
 def test_a_slow_run_crosses_max_run_duration_while_it_runs(cluster: OperatorCluster) -> None:
     namespace = "alert-slow"
-    cluster.setup(namespace, schedule=HOURLY, source_query={"delay": 4}, alerts={"maxRunDuration": "1s"})
+    cluster.provider.hold(namespace)  # the run stays in flight until the crossing is seen
+    cluster.setup(namespace, schedule=HOURLY, alerts={"maxRunDuration": "1s"})
 
     running = expect_crossing(cluster, namespace, "maxRunDuration", "MaxRunDurationExceeded", "running for")
     assert running["phase"] == "Running"
+    cluster.provider.release(namespace)
 
     finished = cluster.wait_for(namespace, lambda s: s.get("phase") == "Sleeping", "the run finished")
     assert degraded(finished) == ("True", "MaxRunDurationExceeded")
@@ -149,15 +151,17 @@ def test_a_slow_run_crosses_max_run_duration_while_it_runs(cluster: OperatorClus
 def test_no_success_for_a_while_crosses_no_success_for(cluster: OperatorCluster) -> None:
     namespace = "alert-no-success"
     cluster.provider.behaviours[namespace].mode = "fail"
-    retry = {"initialBackoff": "1s", "maxBackoff": "1s", "failAfter": "1h"}
+    # One failed run, then a backoff longer than the test: the crossing comes from the clock alone.
+    retry = {"initialBackoff": "1h", "maxBackoff": "1h", "failAfter": "10h"}
     cluster.setup(namespace, schedule=HOURLY, retry=retry, alerts={"noSuccessFor": "2s"})
 
     status = expect_crossing(
         cluster, namespace, "noSuccessFor", "NoSuccessForExceeded", "since the first error (never succeeded)"
     )
 
-    assert status["consecutiveErrors"] >= 1
-    assert status["lastFailureTime"]
+    assert status["consecutiveErrors"] == 1
+    assert status["runs"] == {"total": 1, "succeeded": 0, "failed": 1}
+    assert status["lastFailureTime"] == status["errorsSince"] == status["lastRun"]["finishedAt"]
 
 
 def test_a_deleted_jobs_series_disappear(cluster: OperatorCluster) -> None:

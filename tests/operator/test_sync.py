@@ -16,7 +16,9 @@ def _last_result(status: dict[str, Any]) -> str | None:
 
 
 def _failing_retry() -> dict[str, str]:
-    return {"initialBackoff": "1s", "maxBackoff": "1s", "failAfter": "3s"}
+    """Exactly two runs before Failed: the first error starts the 1s budget; the retry, 1s later, ends
+    at least 1s after it (failAfter is reached), whatever the machine's speed."""
+    return {"initialBackoff": "1s", "maxBackoff": "1s", "failAfter": "1s"}
 
 
 def test_happy_path_delivers_records_and_sleeps_until_the_next_run(cluster: OperatorCluster) -> None:
@@ -59,7 +61,9 @@ def test_failing_runs_back_off_into_failed_and_run_now_resumes_the_job(cluster: 
     cluster.setup(namespace, retry=_failing_retry())
 
     failed = cluster.wait_for_phase(namespace, "Failed")
-    assert failed["consecutiveErrors"] >= 2
+    assert failed["consecutiveErrors"] == 2
+    assert failed["runs"] == {"total": 2, "succeeded": 0, "failed": 2}
+    assert failed["reason"] == "RetriesExhausted"
     assert "Stalled" in [condition["type"] for condition in failed["conditions"]]
     cluster.wait_for_events(namespace, "Error", "Failed")
 
@@ -128,18 +132,23 @@ def test_spec_change_resumes_a_failed_job(cluster: OperatorCluster) -> None:
 
 
 def test_deleting_a_job_mid_run_deletes_its_pod(cluster: OperatorCluster) -> None:
-    namespace = cluster.setup("deleting", source_query={"delay": 20})
+    cluster.provider.hold("deleting")
+    namespace = cluster.setup("deleting")
     cluster.wait_for(namespace, lambda s: s.get("currentRun"), "a run in flight")
+    cluster.provider.wait_held(namespace)
 
     assert cluster.api.delete(f"{JOBS.format(namespace=namespace)}/export").status_code == 200
 
     wait_until(lambda: cluster.get_job(namespace) is None, timeout=20, message="the job to go")
     wait_until(lambda: not cluster.pods(namespace), timeout=30, message="its pod to go")
+    cluster.provider.release(namespace)
 
 
 def test_pod_deleted_mid_run_is_an_error(cluster: OperatorCluster) -> None:
-    namespace = cluster.setup("lostpod", source_query={"delay": 20}, retry={"initialBackoff": "1h"})
+    cluster.provider.hold("lostpod")
+    namespace = cluster.setup("lostpod", retry={"initialBackoff": "1h"})
     running = cluster.wait_for(namespace, lambda s: s.get("currentRun"), "a run in flight")
+    cluster.provider.wait_held(namespace)
 
     pod = running["currentRun"]["pod"]
     assert cluster.api.delete(f"/api/v1/namespaces/{namespace}/pods/{pod}").status_code == 200
@@ -149,17 +158,21 @@ def test_pod_deleted_mid_run_is_an_error(cluster: OperatorCluster) -> None:
     assert status["reason"] == "BackingOff"
     assert status["consecutiveErrors"] == 1
     cluster.wait_for_events(namespace, "Error")
+    cluster.provider.release(namespace)
 
 
 def test_evicted_pod_mid_run_is_an_error(cluster: OperatorCluster) -> None:
-    namespace = cluster.setup("evicted", source_query={"delay": 20}, retry={"initialBackoff": "1h"})
+    cluster.provider.hold("evicted")
+    namespace = cluster.setup("evicted", retry={"initialBackoff": "1h"})
     running = cluster.wait_for(namespace, lambda s: s.get("currentRun"), "a run in flight")
+    cluster.provider.wait_held(namespace)
 
     cluster.sandbox.evict_pod(namespace, running["currentRun"]["pod"])
 
     status = cluster.wait_for(namespace, lambda s: _last_result(s) == "failed", "the run to fail")
     assert "evicted" in status["lastRun"]["message"]
     assert status["consecutiveErrors"] == 1
+    cluster.provider.release(namespace)
 
 
 def test_job_created_before_its_authorization_waits_then_runs(cluster: OperatorCluster) -> None:
