@@ -31,6 +31,13 @@ EXAMPLE_JOBS = sorted((REPO_ROOT / "examples" / "jobs").glob("*.yaml"))
 PODS = "/api/v1/namespaces/default/pods"
 
 
+def _running_with(argument: str) -> str:
+    """The processes whose command line holds `argument` (pgrep exits 1 when there is none)."""
+    found = subprocess.run(["pgrep", "-af", "--", argument], capture_output=True, text=True)
+    assert found.returncode in (0, 1), found.stderr
+    return found.stdout
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -187,8 +194,7 @@ def test_no_component_outlives_the_sandbox(tmp_path: Path, control_plane: str) -
     port = sandbox.port
     sandbox.stop()
     assert not _port_open(port)
-    leftover = subprocess.run(["pgrep", "-f", f"--secure-port {port}"], capture_output=True, text=True)
-    assert leftover.stdout == ""
+    assert _running_with(f"--secure-port {port}") == ""
 
 
 def test_a_killed_owner_leaves_no_component_behind(control_plane: str) -> None:
@@ -203,7 +209,7 @@ def test_a_killed_owner_leaves_no_component_behind(control_plane: str) -> None:
     owner.kill()
     owner.wait(10)
     wait_until(
-        lambda: subprocess.run(["pgrep", "-f", f"--secure-port {port}"], capture_output=True).returncode == 1,
+        lambda: _running_with(f"--secure-port {port}") == "",
         timeout=15,
         message="kube-apiserver to die with its owner",
     )
