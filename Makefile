@@ -24,7 +24,7 @@ test: lint
 	@echo "Worker coverage, worker subprocesses included (must stay at or above 88%):"
 	.venv/bin/coverage report --include='operator/destinations/worker/*' --fail-under=88
 
-# Opt-in (CPU-heavy, about an hour on two cores): mutation testing of the lifecycle core and the
+# Opt-in (CPU-heavy: about 2,000 mutants, hours on two busy cores): mutation testing of the lifecycle core and the
 # controller's decision code with mutmut; prints the score per module and fails below 90% killed.
 # `make mutation MUTATION_SCOPE=lifecycle` (or controller) runs one half.
 MUTATION_SCOPE ?= all
