@@ -189,8 +189,20 @@ class Process:
         return peak, cpu
 
 
+def operator_kubeconfig(sandbox: Sandbox, path: Path) -> Path:
+    """The operator's credentials: a `users` entry on the emulator; on a real control plane, as the
+    operator tests do, the shipped ServiceAccount bound to the shipped ClusterRole (real RBAC)."""
+    if getattr(sandbox, "control_plane", "embedded") != "real":
+        return sandbox.kubeconfig_for(OPERATOR_USER, path)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.fixtures.sandbox import SandboxApi
+    from tests.operator.harness import operator_kubeconfig as shipped_rbac_kubeconfig
+
+    return shipped_rbac_kubeconfig(sandbox, SandboxApi(sandbox), path)
+
+
 def start_operator(sandbox: Sandbox, workdir: Path, label: str, profile: Path | None) -> Process:
-    kubeconfig = sandbox.kubeconfig_for(OPERATOR_USER, workdir / "operator-kubeconfig")
+    kubeconfig = operator_kubeconfig(sandbox, workdir / "operator-kubeconfig")
     log_path = workdir / f"operator-{label}.log"
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
@@ -234,7 +246,7 @@ def start_bare_kopf(
     script.write_text(BARE_KOPF)
     marker = workdir / "bare-kopf-saw-all"
     marker.unlink(missing_ok=True)
-    kubeconfig = sandbox.kubeconfig_for(OPERATOR_USER, workdir / "bare-kopf-kubeconfig")
+    kubeconfig = operator_kubeconfig(sandbox, workdir / "bare-kopf-kubeconfig")
     environment = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
@@ -756,9 +768,12 @@ def report_scale(results: list[ScaleResult], *, restart: bool = True) -> None:
         print(
             f"| {r.jobs:,} | {r.seconds:.1f} s | {per_job_ms:.2f} ms | {r.cpu:.1f} s "
             f"| {r.cpu / r.jobs * 1000:.2f} ms | {r.bench_cpu:.1f} s | {r.peak:.0f} MiB "
-            f"| {r.bare_peak:.0f} MiB "
-            f"| {r.peak / r.bare_peak if r.bare_peak else float('nan'):.2f}x "
-            f"| {r.writes / r.jobs:.2f} | {r.sleeping_writes} in {QUIET_SECONDS:.0f} s "
+            + (
+                f"| {r.bare_peak:.0f} MiB | {r.peak / r.bare_peak:.2f}x "
+                if r.bare_peak
+                else "| (no restart) | "
+            )
+            + f"| {r.writes / r.jobs:.2f} | {r.sleeping_writes} in {QUIET_SECONDS:.0f} s "
             f"| {r.rerun_writes / r.rerun_jobs:.2f} (N={r.rerun_jobs:,}) | {r.rerun_writes_elsewhere} |"
         )
     if len(results) > 1:
