@@ -283,7 +283,15 @@ def test_cluster_commands_run_against_the_demo_in_the_order_the_docs_show_them(d
 
 @pytest.mark.integration
 def test_troubleshooting_reasons_show_in_describe(demo: Demo) -> None:
-    """`kubectl describe dj` (the first step on every docs page) shows the reason and message."""
-    result = run_shell("kubectl describe dj crm-sync-failing -n demo", REPOSITORY, demo.kubeconfig_path)
-    assert result.returncode == 0, result.stderr
-    assert "BackingOff" in result.stdout
+    """`kubectl describe dj` (the first step on every docs page) shows the reason and message.
+
+    The failing demo job retries every few seconds; between retries it backs off, and while a retry is
+    in flight it shows RunInProgress, so the describe is repeated until it meets a back-off."""
+
+    def backing_off() -> str:
+        result = run_shell("kubectl describe dj crm-sync-failing -n demo", REPOSITORY, demo.kubeconfig_path)
+        assert result.returncode == 0, result.stderr
+        return result.stdout if "BackingOff" in result.stdout else ""
+
+    shown = wait_until(backing_off, timeout=90, message="describe to show the job backing off")
+    assert "retrying at" in shown
