@@ -98,11 +98,15 @@ class WorkerPod:
         run: int = 1,
         extra: list[str] | None = None,
         confirmed_removal_run: int | None = None,
+        measured: bool = True,
     ) -> subprocess.Popen[str]:
+        """The worker as a process. `measured=False`: without coverage's tracer, which `make test`
+        otherwise starts in every subprocess (a memory figure must be the worker's own)."""
         for key, value in self.credentials.items():
             (self.root / "credentials" / key).write_text(value)
+        inherited = {k: v for k, v in os.environ.items() if measured or not k.startswith("COVERAGE_")}
         env = {
-            **os.environ,
+            **inherited,
             "DESTINATIONS_JOB": self.request(
                 spec, method=method, endpoint=endpoint, run=run, confirmed_removal_run=confirmed_removal_run
             ),
