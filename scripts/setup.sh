@@ -41,6 +41,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# `setup.sh --demo` stops here: the demo runs on the embedded emulator and needs none of what follows.
+if [ "${1:-}" = "--demo" ]; then
+  exit 0
+fi
+
 # The real control plane (etcd, kube-apiserver, kube-controller-manager), the test bed of record:
 # built once per machine from Go modules into a cache outside the clone (or KUBEBUILDER_ASSETS), and
 # linked as .tools/control-plane where the tests look for it.
