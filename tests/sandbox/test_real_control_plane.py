@@ -213,4 +213,4 @@ def test_a_killed_owner_leaves_no_component_behind(control_plane: str) -> None:
         timeout=15,
         message="kube-apiserver to die with its owner",
     )
-    assert not _port_open(port)
+    # (Its port is not checked: once free, another test's control plane may take it at once.)
