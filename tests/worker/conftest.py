@@ -104,7 +104,9 @@ class WorkerPod:
         otherwise starts in every subprocess (a memory figure must be the worker's own)."""
         for key, value in self.credentials.items():
             (self.root / "credentials" / key).write_text(value)
-        inherited = {k: v for k, v in os.environ.items() if measured or not k.startswith("COVERAGE_")}
+        inherited = {
+            k: v for k, v in os.environ.items() if measured or not k.startswith(("COVERAGE_", "COV_CORE_"))
+        }
         env = {
             **inherited,
             "DESTINATIONS_JOB": self.request(
