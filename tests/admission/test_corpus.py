@@ -9,24 +9,11 @@ import pytest
 
 from tests.admission.conftest import CORPUS_NAMESPACE
 from tests.admission.harness import REPO_ROOT, AdmissionCluster
+from tests.fixtures.tools import EXAMPLE_JOBS
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.yaml"))
 EXPECT = "# expect: "
 REFUSED_BY_API_SERVER = "# refused-by: api-server"
-#: The DestinationJobs of examples/jobs/, sorted (an empty or shrunken examples/ fails the test).
-EXAMPLE_JOBS = (
-    "churn-risk-to-facebook",
-    "customers-to-salesforce",
-    "high-value-users-to-events-api",
-    "legacy-crm-backfill",
-    "lookalike-seed-to-facebook",
-    "loyal-customers-to-google",
-    "mailchimp-members-to-warehouse",
-    "newsletter-to-mailchimp",
-    "salesforce-won-opportunities",
-    "signups-company-enrichment",
-    "signups-enriched-from-salesforce",
-)
 
 
 def expected_message(path: Path) -> str:

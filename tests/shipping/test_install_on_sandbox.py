@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from tests.fixtures.sandbox import Kubectl
+from tests.fixtures.tools import EXAMPLE_JOBS
 from tests.shipping.rendering import (
     MANIFESTS,
     NAMESPACE,
@@ -22,21 +23,6 @@ from tests.shipping.rendering import (
     helm_template_command,
     kustomize,
     run,
-)
-
-#: The DestinationJobs of examples/jobs/, sorted (an empty or shrunken examples/ fails the test).
-EXAMPLE_JOBS = (
-    "churn-risk-to-facebook",
-    "customers-to-salesforce",
-    "high-value-users-to-events-api",
-    "legacy-crm-backfill",
-    "lookalike-seed-to-facebook",
-    "loyal-customers-to-google",
-    "mailchimp-members-to-warehouse",
-    "newsletter-to-mailchimp",
-    "salesforce-won-opportunities",
-    "signups-company-enrichment",
-    "signups-enriched-from-salesforce",
 )
 
 

@@ -5,7 +5,7 @@ project's kubelet (`RemoteNode`) running sync pods as local processes.
 tokens, kubeconfigs, the request log, the kubelet, applying manifests), so a test or the demo chooses
 its backend with one option (`SandboxConfig.control_plane`). The request log comes from the API
 server's audit log. What only the emulator can do (fault injection, in-process admission hooks,
-webhook service addresses, reading its store) raises `NotImplementedError` naming the option.
+webhook service addresses, reading its store) raises `EmbeddedOnly` naming the feature.
 """
 
 from __future__ import annotations
