@@ -99,9 +99,11 @@ class WorkerPod:
         extra: list[str] | None = None,
         confirmed_removal_run: int | None = None,
         measured: bool = True,
+        launcher: list[str] | None = None,
     ) -> subprocess.Popen[str]:
         """The worker as a process. `measured=False`: without coverage's tracer, which `make test`
-        otherwise starts in every subprocess (a memory figure must be the worker's own)."""
+        otherwise starts in every subprocess (a memory figure must be the worker's own). `launcher`:
+        a command line the worker's command is appended to (it runs the worker as its child)."""
         for key, value in self.credentials.items():
             (self.root / "credentials" / key).write_text(value)
         inherited = {
@@ -114,7 +116,7 @@ class WorkerPod:
             ),
         }
         return subprocess.Popen(
-            [*WORKER, *self.arguments(), *(extra or [])],
+            [*(launcher or []), *WORKER, *self.arguments(), *(extra or [])],
             env=env,
             text=True,
             stdout=subprocess.PIPE,
