@@ -321,11 +321,21 @@ class AuthorizationController:
         patch: dict[str, Any] = {"data": data}
         if version:
             patch["metadata"] = {"resourceVersion": version}
-        written = await self.kube.patch_secret(namespace, secret_name, patch)
-        # Our own write is not a change to re-check for (a check would refresh and rotate again).
-        for entry in self.entries.values():
-            if entry.namespace == namespace and entry.secret_name == secret_name:
-                entry.secret_fingerprint = _secret_fingerprint(written)
+        # Our own write is not a change to re-check for (a check would refresh and rotate again). The
+        # fingerprint is recorded before the write: the watch event of the write may be handled before
+        # the write's own response is (seen on a real API server).
+        users = [e for e in self.entries.values() if e.namespace == namespace and e.secret_name == secret_name]
+        before = {id(entry): entry.secret_fingerprint for entry in users}
+        expected = _secret_fingerprint({"data": {**(secret.get("data") or {}), **data}})
+        for entry in users:
+            entry.secret_fingerprint = expected
+        try:
+            await self.kube.patch_secret(namespace, secret_name, patch)
+        except BaseException:
+            for entry in users:
+                if entry.secret_fingerprint == expected:
+                    entry.secret_fingerprint = before[id(entry)]
+            raise
         logger.info("%s/%s: stored rotated %s", namespace, secret_name, ", ".join(sorted(rotated)))
 
     async def _ensure_finalizer(self, entry: AuthorizationEntry) -> None:
