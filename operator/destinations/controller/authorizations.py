@@ -324,7 +324,11 @@ class AuthorizationController:
         # Our own write is not a change to re-check for (a check would refresh and rotate again). The
         # fingerprint is recorded before the write: the watch event of the write may be handled before
         # the write's own response is (seen on a real API server).
-        users = [e for e in self.entries.values() if e.namespace == namespace and e.secret_name == secret_name]
+        users = [
+            entry
+            for entry in self.entries.values()
+            if entry.namespace == namespace and entry.secret_name == secret_name
+        ]
         before = {id(entry): entry.secret_fingerprint for entry in users}
         expected = _secret_fingerprint({"data": {**(secret.get("data") or {}), **data}})
         for entry in users:
