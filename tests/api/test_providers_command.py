@@ -43,6 +43,8 @@ def test_yaml_output_lists_each_providers_modes(capsys: pytest.CaptureFixture[st
     assert main(["providers", "-o", "yaml"]) == 0
     entries = {entry["key"]: entry for entry in yaml.safe_load(capsys.readouterr().out)}
     assert entries["mailchimp"]["modes"] == ["upsert", "mirror", "insert", "update"]
+    assert entries["salesforce"]["modes"] == ["upsert", "mirror", "insert", "update"]
+    assert entries["google"]["modes"] == ["upsert", "mirror"]
     assert entries["facebook"]["modes"] == ["upsert", "mirror"]
     assert entries["webhook"]["modes"] == ["upsert"]
 

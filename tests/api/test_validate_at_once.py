@@ -225,6 +225,8 @@ def test_mirror_mode_on_a_provider_without_it_is_refused_by_validate() -> None:
         ("webhook", "update", "upsert"),
         ("facebook", "insert", "upsert, mirror"),
         ("facebook", "update", "upsert, mirror"),
+        ("google", "insert", "upsert, mirror"),
+        ("google", "update", "upsert, mirror"),
     ],
 )
 def test_a_mode_the_provider_lacks_is_refused_naming_the_modes_it_has(
@@ -236,9 +238,12 @@ def test_a_mode_the_provider_lacks_is_refused_naming_the_modes_it_has(
     ]
 
 
+@pytest.mark.parametrize("provider", ["mailchimp", "salesforce"])
 @pytest.mark.parametrize("mode", ["insert", "update"])
-def test_insert_and_update_on_mailchimp_are_not_refused_for_their_mode(mode: str) -> None:
-    problems = validate_job_spec(_spec(provider="mailchimp", mode=mode), "team")
+def test_insert_and_update_on_mailchimp_and_salesforce_are_not_refused_for_their_mode(
+    provider: str, mode: str
+) -> None:
+    problems = validate_job_spec(_spec(provider=provider, mode=mode), "team")
     assert [p for p in problems if p.path == "spec.mode"] == []
 
 

@@ -50,3 +50,15 @@ def test_write_option_writes_the_page(tmp_path: Path) -> None:
     target = tmp_path / "providers.md"
     assert reference.main(["--write", str(target)]) == 0
     assert target.read_text(encoding="utf-8") == reference.render()
+
+
+def test_modes_show_with_the_reason_a_provider_lacks_some() -> None:
+    page = reference.render()
+    assert "- Sync modes (`spec.mode`, exports): upsert, mirror, insert, update\n" in page  # salesforce
+    assert (
+        "- Sync modes (`spec.mode`, exports): upsert, mirror. No insert or update: the Data Manager API "
+        "ingests and removes members but cannot be asked who is on a list "
+        "(<https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers>: no persistent "
+        "data, methods ingest, remove, removeAll), so a run cannot leave existing members untouched or add "
+        "nobody new.\n"
+    ) in page

@@ -50,6 +50,8 @@ def test_providers_as_json_carry_modes_and_config_schemas(
     assert result.code == 0
     entries = {entry["key"]: entry for entry in json.loads(result.out)}
     assert entries["mailchimp"]["modes"] == ["upsert", "mirror", "insert", "update"]
+    assert entries["salesforce"]["modes"] == ["upsert", "mirror", "insert", "update"]
+    assert entries["google"]["modes"] == ["upsert", "mirror"]
     assert entries["webhook"]["authMethods"] == ["none", "apiKey", "basic", "oauth2"]
     assert entries["webhook"]["defaultSchedule"] == {"every": "1h"}
     assert entries["webhook"]["config"]["export"]["required"] == ["url"]

@@ -23,6 +23,8 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    target: str = ""
+    """The request line's target as sent (path and encoded query), for limits on URI length."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -76,6 +78,7 @@ class FakeServer:
                     query={k: v[-1] for k, v in parse_qs(parts.query).items()},
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    target=self.path,
                 )
                 with outer._lock:
                     outer.requests.append(request)

@@ -13,6 +13,8 @@ from destinations.providers.webhook import WebhookProvider
 def test_the_catalog_declares_each_providers_modes() -> None:
     modes = {key: [m.value for m in provider.modes] for key, provider in load_catalog().items()}
     assert modes["mailchimp"] == ["upsert", "mirror", "insert", "update"]
+    assert modes["salesforce"] == ["upsert", "mirror", "insert", "update"]
+    assert modes["google"] == ["upsert", "mirror"]
     assert modes["facebook"] == ["upsert", "mirror"]
     assert modes["webhook"] == ["upsert"]
 

@@ -16,7 +16,7 @@ from destinations.providers.salesforce import provider, soql_literal
 from tests.providers.conftest import batches_of, make_context, run
 from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 from tests.providers.salesforce_fake import TOKEN_PATH, Org
-from tests.providers.servers import FakeServer
+from tests.providers.servers import FakeServer, Request, Response
 
 EXPORT = {
     "sobject": "Contact",
@@ -341,3 +341,216 @@ def test_enrichment_looks_keys_up_in_batches_and_merges_fields_ignoring_case(
 
 def test_soql_literals_escape_quotes_and_backslashes() -> None:
     assert soql_literal("o'ne\\il") == "'o\\'ne\\\\il'"
+
+
+# ------------------------------------------------------------------------- insert and update modes
+# Create: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_create.htm
+# Update: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm
+# Lookup: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm
+# URI limit (16,384 bytes with the headers): https://help.salesforce.com/s/articleView?id=000386264&type=1
+
+COLLECTION = "/services/data/v62.0/composite/sobjects"
+QUERY = "/services/data/v62.0/query"
+
+
+def calls(server: FakeServer) -> list[tuple[str, str]]:
+    """The API calls the provider made (not the token endpoint)."""
+    return [(r.method, r.path) for r in server.requests if r.path != TOKEN_PATH]
+
+
+def sent_records(server: FakeServer, method: str) -> list[list[dict[str, Any]]]:
+    return [r.json()["records"] for r in server.requests if (r.method, r.path) == (method, COLLECTION)]
+
+
+def test_salesforce_declares_insert_and_update_besides_upsert_and_mirror() -> None:
+    assert provider.modes == (SyncMode.UPSERT, SyncMode.MIRROR, SyncMode.INSERT, SyncMode.UPDATE)
+
+
+def test_insert_creates_only_new_external_ids_and_leaves_existing_records_untouched(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.external_id_unique = False  # Contact.Email: Salesforce itself would create a second record
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "P1@Example.com", "FirstName": "Kept"}
+    sync = context(server, http, mode=SyncMode.INSERT)
+    run(provider.export(sync, batches_of(people(4))))
+    assert (sync.counts.added, sync.counts.updated, sync.counts.skipped) == (3, 0, 1)
+    assert fake.contacts["p1@example.com"] == {"Id": "0031", "Email": "P1@Example.com", "FirstName": "Kept"}
+    assert fake.duplicates == []
+    assert calls(server) == [("GET", QUERY), ("POST", COLLECTION)]
+    assert [r["Email"] for r in sent_records(server, "POST")[0]] == [
+        "p0@example.com",
+        "p2@example.com",
+        "p3@example.com",
+    ]
+    assert sorted(fake.contacts) == ["p0@example.com", "p1@example.com", "p2@example.com", "p3@example.com"]
+
+
+def test_insert_creates_a_repeated_external_id_once_and_skips_the_repeat(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.external_id_unique = False
+    source = [
+        {"email": "p0@example.com", "first_name": "First"},
+        {"email": "p1@example.com", "first_name": "P1"},
+        {"email": "P0@example.com", "first_name": "Second"},
+    ]
+    sync = context(server, http, mode=SyncMode.INSERT)
+    run(provider.export(sync, batches_of(source)))
+    assert (sync.counts.added, sync.counts.skipped) == (2, 1)
+    assert fake.contacts["p0@example.com"]["FirstName"] == "First"
+    assert fake.duplicates == []
+    # The repeat goes into the next request, after a lookup that finds the record just created.
+    assert calls(server) == [("GET", QUERY), ("POST", COLLECTION), ("GET", QUERY)]
+
+
+def test_update_changes_known_records_by_id_and_skips_unknown_external_ids(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.contacts["p0@example.com"] = {"Id": "0030", "Email": "p0@example.com", "FirstName": "Old"}
+    fake.contacts["p2@example.com"] = {"Id": "0032", "Email": "P2@EXAMPLE.com", "FirstName": "Old"}
+    sync = context(server, http, mode=SyncMode.UPDATE)
+    run(provider.export(sync, batches_of(people(4))))
+    assert (sync.counts.added, sync.counts.updated, sync.counts.skipped) == (0, 2, 2)
+    assert sorted(fake.contacts) == ["p0@example.com", "p2@example.com"]
+    assert fake.contacts["p2@example.com"]["FirstName"] == "P2"
+    assert calls(server) == [("GET", QUERY), ("PATCH", COLLECTION)]
+    assert [(r["id"], r["Email"]) for r in sent_records(server, "PATCH")[0]] == [
+        ("0030", "p0@example.com"),
+        ("0032", "p2@example.com"),
+    ]
+
+
+def test_update_never_sends_one_record_id_twice_in_a_request_and_applies_repeats_in_order(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.contacts["p0@example.com"] = {"Id": "0030", "Email": "p0@example.com", "FirstName": "Old"}
+    source = [
+        {"email": "p0@example.com", "first_name": "First"},
+        {"email": "p0@example.com", "first_name": "Second"},
+    ]
+    sync = context(server, http, mode=SyncMode.UPDATE)
+    run(provider.export(sync, batches_of(source)))
+    assert (sync.counts.updated, sync.counts.omitted) == (2, 0)
+    assert fake.contacts["p0@example.com"]["FirstName"] == "Second"
+    assert [len(records) for records in sent_records(server, "PATCH")] == [1, 1]
+
+
+def test_update_refuses_an_external_id_several_records_share(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.external_id_unique = False
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "p1@example.com", "FirstName": "A"}
+    fake.duplicates.append({"Id": "0039", "Email": "P1@example.com", "FirstName": "B"})
+    sync = context(server, http, mode=SyncMode.UPDATE)
+    run(provider.export(sync, batches_of(people(2, start=1))))
+    assert (sync.counts.updated, sync.counts.skipped, sync.counts.omitted) == (0, 1, 1)
+    assert sync.counts.rejected == {
+        "p1@example.com": "DUPLICATE_EXTERNAL_ID: 2 Contact records have this Email (0031, 0039); "
+        "update mode updates a record only when one has it"
+    }
+    assert (fake.contacts["p1@example.com"]["FirstName"], fake.duplicates[0]["FirstName"]) == ("A", "B")
+    assert calls(server) == [("GET", QUERY)]  # nothing left to update
+
+
+def test_records_salesforce_refuses_in_insert_mode_are_rejections_with_their_status_codes(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.required = {"LastName"}
+    fake.refuse = {"p2@example.com"}
+    # Declared case-sensitive, but the org's field is unique ignoring case: the lookup misses
+    # p3's record, and Salesforce refuses the create as a duplicate.
+    fake.contacts["p3@example.com"] = {"Id": "0033", "Email": "p3@example.com"}
+    config = {
+        **EXPORT,
+        "fields": {"email": "Email", "last_name": "LastName"},
+        "externalIdCaseSensitive": True,
+    }
+    source = [
+        {"email": "p0@example.com", "last_name": "Zero"},
+        {"email": "p1@example.com"},
+        {"email": "p2@example.com", "last_name": "Two"},
+        {"email": "P3@example.com", "last_name": "Three"},
+    ]
+    sync = context(server, http, config=config, mode=SyncMode.INSERT)
+    run(provider.export(sync, batches_of(source)))
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.skipped) == (1, 3, 0)
+    assert sync.counts.rejected == {
+        "p1@example.com": "REQUIRED_FIELD_MISSING: Required fields are missing: ['LastName']",
+        "p2@example.com": "INVALID_EMAIL_ADDRESS: Email: invalid email address: p2@example.com",
+        "P3@example.com": "DUPLICATE_VALUE: duplicate value found: Email duplicates value on record "
+        "with id: 0033",
+    }
+
+
+def test_a_record_deleted_between_the_lookup_and_the_update_is_a_rejection(
+    http: HttpClientFactory,
+) -> None:
+    fake = Org()
+    fake.contacts["p0@example.com"] = {"Id": "0030", "Email": "p0@example.com"}
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "p1@example.com"}
+
+    def deleting_after_the_lookup(request: Request) -> Response:
+        response = fake(request)
+        if request.path == QUERY:
+            fake.contacts.pop("p1@example.com")
+        return response
+
+    with FakeServer(deleting_after_the_lookup) as server:
+        fake.tokens.instance_url = server.url
+        sync = context(server, http, mode=SyncMode.UPDATE)
+        run(provider.export(sync, batches_of(people(2))))
+    assert (sync.counts.updated, sync.counts.omitted) == (1, 1)
+    assert sync.counts.rejected == {"p1@example.com": "ENTITY_IS_DELETED: entity is deleted"}
+
+
+@pytest.mark.parametrize(("mode", "method"), [(SyncMode.INSERT, "POST"), (SyncMode.UPDATE, "PATCH")])
+def test_insert_and_update_send_at_most_200_records_a_request_whatever_the_bulk_threshold(
+    org: tuple[Org, FakeServer], http: HttpClientFactory, mode: SyncMode, method: str
+) -> None:
+    fake, server = org
+    for i in range(450):
+        fake.contacts[f"p{i}@example.com"] = {"Id": f"003{i:04d}", "Email": f"p{i}@example.com"}
+    if mode == SyncMode.INSERT:
+        fake.contacts.clear()
+    sync = context(server, http, config={**EXPORT, "bulkThreshold": 10}, mode=mode)
+    run(provider.export(sync, batches_of(people(450), size=100)))
+    assert [len(records) for records in sent_records(server, method)] == [200, 200, 50]
+    assert [p for _, p in calls(server)].count(QUERY) == 3
+    assert sync.counts.added + sync.counts.updated == 450
+    assert not any("/jobs/ingest" in path for _, path in calls(server))
+
+
+def test_lookup_queries_are_split_to_keep_each_url_under_8000_bytes(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    _, server = org
+    # 115-character addresses: each costs 129 bytes of query string percent-encoded ('…' with @ as %40,
+    # plus ", "), so about 61 fit one 8,000-byte URL: 200 records take 4 lookups (61 + 61 + 61 + 17).
+    long = [{"email": f"{'a' * 100}{i:03d}@example.com", "first_name": "L"} for i in range(200)]
+    sync = context(server, http, mode=SyncMode.INSERT)
+    run(provider.export(sync, batches_of(long)))
+    lookups = [r for r in server.requests if r.path == QUERY]
+    assert len(lookups) == 4
+    assert all(len(r.target) <= 8_000 for r in lookups)
+    assert [r.query["q"].count("@example.com") for r in lookups] == [61, 61, 61, 17]
+    assert sync.counts.added == 200
+
+
+def test_lookup_results_are_followed_through_next_records_url(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.query_batch_size = 50
+    for i in range(120):
+        fake.contacts[f"p{i}@example.com"] = {"Id": f"003{i:04d}", "Email": f"p{i}@example.com"}
+    sync = context(server, http, mode=SyncMode.UPDATE)
+    run(provider.export(sync, batches_of(people(150))))
+    assert (sync.counts.updated, sync.counts.skipped) == (120, 30)
+    more = [path for _, path in calls(server) if path.startswith(f"{QUERY}/")]
+    assert len(more) == 2  # 120 matches in pages of 50: two nextRecordsUrl calls

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.providers.salesforce_fake import Org as SalesforceOrg
 from tests.providers.servers import FakeServer
 from tests.providers.test_mailchimp import API_KEY
 from tests.providers.test_mailchimp import Audience as MailchimpAudience
@@ -143,3 +144,36 @@ def test_a_dry_run_of_an_upsert_job_counts_what_would_be_sent(pod: WorkerPod) ->
     assert preview.report["preview"]["records"] == {"read": 3, "sent": 2, "skipped": 1}
     assert preview.report["preview"]["samples"]["skipped"] == []  # no key to show
     assert preview.report["preview"]["samples"]["sent"] == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "effect"),
+    [
+        (
+            "insert",
+            "salesforce creates those it does not have and leaves the ones it has untouched, counted "
+            "skipped; a dry run does not ask it which are which",
+        ),
+        (
+            "update",
+            "salesforce updates those it has and creates none, counting the others skipped; a dry run "
+            "does not ask it which are which",
+        ),
+    ],
+)
+def test_a_dry_run_of_a_salesforce_insert_or_update_job_says_what_the_mode_does_without_asking(
+    pod: WorkerPod, mode: str, effect: str
+) -> None:
+    lines = [{"email": "a@example.com"}, {"email": "b@example.com"}, {"first_name": "No Address"}]
+    (pod.source_dir / "people.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = {"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}}
+    spec = job("salesforce", "export", config, source=file_endpoint("people.jsonl"), mode=mode)
+    org = SalesforceOrg()
+    org.contacts["a@example.com"] = {"Id": "003A", "Email": "a@example.com"}
+    with FakeServer(org) as server:
+        preview = dry_run(pod, spec, endpoint=server.url, run=1)
+        assert server.requests == []  # not even a token
+    assert preview.exit_code == 0, preview.report
+    assert preview.report["preview"]["records"] == {"read": 3, "sent": 2, "skipped": 1}
+    assert preview.report["message"] == f"dry run: read 3; would send 2 in mode {mode} ({effect}), skip 1"
+    assert org.contacts == {"a@example.com": {"Id": "003A", "Email": "a@example.com"}}

@@ -193,6 +193,51 @@ def test_postgres_to_salesforce_mirror_marks_departed_records_and_ignores_case_c
 
 
 @pytest.mark.postgres
+def test_postgres_to_salesforce_insert_keeps_existing_retries_refusals_then_update_skips_unknowns(
+    pod: WorkerPod, postgres_dsn: str
+) -> None:
+    seed(postgres_dsn, PEOPLE[:6])
+    pod.secret("warehouse", {"dsn": postgres_dsn})
+    source = warehouse(table="people", key=["email"])
+    fake = Org()
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "p1@example.com", "FirstName": "Kept"}
+    fake.refuse = {"P4@Example.com"}
+    with org_server(fake) as server:
+        pod.credentials = oauth_credentials(server, TOKEN_PATH)
+        insert = job("salesforce", "export", SALESFORCE, source=source, mode="insert")
+        first = pod.run(insert, method="oauth2", run=1)
+        fake.refuse.clear()
+        second = pod.run(insert, method="oauth2", run=2)
+        with psycopg.connect(postgres_dsn) as connection:
+            connection.execute("UPDATE people SET first_name = first_name || '!'")
+            connection.execute("INSERT INTO people VALUES ('new@example.com', 'New')")
+            kept = connection.execute("SELECT count(*) FROM destinations_rejections").fetchone()
+        update = job("salesforce", "export", SALESFORCE, source=source, mode="update")
+        third = pod.run(update, method="oauth2", run=3)
+    assert first.exit_code == 0, first.report
+    assert first.records == {
+        "read": 6, "added": 4, "updated": 0, "removed": 0, "omitted": 1, "failed": 0, "skipped": 1
+    }  # fmt: skip
+    assert first.report["rejections"] == [
+        {
+            "key": "P4@Example.com",
+            "reason": "INVALID_EMAIL_ADDRESS: Email: invalid email address: P4@Example.com",
+        }
+    ]
+    # The refused record is sent first next run and created; the rest exist now and are left alone.
+    assert second.records == {
+        "read": 6, "added": 1, "updated": 0, "removed": 0, "omitted": 0, "failed": 0,
+        "skipped": 5, "retried": 1, "accepted": 1,
+    }  # fmt: skip
+    assert kept == (0,)
+    assert third.records == {
+        "read": 7, "added": 0, "updated": 6, "removed": 0, "omitted": 0, "failed": 0, "skipped": 1
+    }  # fmt: skip
+    assert fake.contacts["p1@example.com"] == {"Id": "0031", "Email": "P1@Example.com", "FirstName": "P1!"}
+    assert sorted(fake.contacts) == [f"p{i}@example.com" for i in range(6)]
+
+
+@pytest.mark.postgres
 def test_salesforce_import_into_a_table(pod: WorkerPod, postgres_dsn: str) -> None:
     with psycopg.connect(postgres_dsn) as connection:
         connection.execute('CREATE TABLE contacts ("Id" text PRIMARY KEY, "Email" text, "FirstName" text)')

@@ -249,6 +249,10 @@ class Provider(abc.ABC):
     `insert` must leave existing members untouched and `update` must not create members, each counting
     what it left alone with `context.counts.skip()`."""
 
+    modes_note: ClassVar[str | None] = None
+    """Why the provider lacks modes others have, with the provider's doc page; shown next to its modes
+    in the catalog page (docs/providers.md)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "modes" in cls.__dict__:

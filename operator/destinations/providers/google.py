@@ -24,6 +24,12 @@ path for new integrations (https://developers.google.com/data-manager/api).
 - Auth: `oauth2` (a refresh token of an OAuth client with the `datamanager` scope) or
   `serviceAccount` (a service-account key; the account needs access to the Google Ads account).
 - Base address replaced by the Authorization's `endpoint`.
+- Modes: upsert and mirror only. The API ingests and removes members and keeps nothing a client can
+  read back ("There is no persistent data associated with this resource"; its methods are `ingest`,
+  `remove` and `removeAll`: https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers),
+  and `requestStatus:retrieve` reports counts per request, never which members were already on the
+  list. So insert (leave existing members untouched) and update (never add a member) cannot be
+  honoured: an ingest of a member already on the list cannot be told from a new one, nor avoided.
 - Credential check: obtain a token, then `POST /v1/audienceMembers:ingest` with `validateOnly: true`
   and no members: 401/403 mean the credentials are refused, a 400 means they were accepted.
 """
@@ -314,6 +320,12 @@ class GoogleProvider(Provider):
     default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
     min_interval = MIN_INTERVAL
     supports_mirror: ClassVar[bool] = True
+    modes_note: ClassVar[str | None] = (
+        "No insert or update: the Data Manager API ingests and removes members but cannot be asked who "
+        "is on a list (<https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers>: "
+        "no persistent data, methods ingest, remove, removeAll), so a run cannot leave existing members "
+        "untouched or add nobody new."
+    )
 
     def tokens(
         self, credentials: Credentials, on_rotation: Callable[[str, str], None] | None = None

@@ -262,7 +262,9 @@ def _provider_section(provider: Provider, docs_dir: Path) -> str:
             f"- Runs more often than every `{format_duration(provider.min_interval)}` are likely to hit "
             "the provider's rate limits (admission warns)"
         )
-    lines.append(f"- Sync modes (`spec.mode`, exports): {', '.join(mode.value for mode in provider.modes)}")
+    modes = ", ".join(mode.value for mode in provider.modes)
+    note = f". {provider.modes_note}" if provider.modes_note else ""
+    lines.append(f"- Sync modes (`spec.mode`, exports): {modes}{note}")
     lines.append(f"- Provider documentation: <{provider.documentation_url}>\n")
     lines.append(f"### Authorization methods\n\n{_auth_table(provider)}")
     parts = ["\n".join(lines)]

@@ -19,6 +19,24 @@
   (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/bulk_api_2_0.htm).
 - Mirror mode never deletes: records that left the source are upserted with `config.removal.field`
   set to `config.removal.value` (e.g. `Synced_To_Ads__c: false`), so history and related records stay.
+- Insert and update modes go through sObject Collections whatever the run's size (`bulkThreshold`
+  applies to upsert and mirror), 200 records a request at most, each request holding an external ID
+  once (a later record with the same ID goes into the next request, so insert creates the first and
+  skips the rest, and update applies them in source order). Before each request one SOQL query, `GET
+  /query?q=SELECT Id, {externalIdField} FROM {sobject} WHERE {externalIdField} IN (…)` (split so that
+  each URL stays under MAX_QUERY_URL_BYTES; `nextRecordsUrl` followed), finds which external IDs exist
+  and their record Ids, compared as `externalIdCaseSensitive` says. Insert creates the others with
+  `POST /composite/sobjects` and counts existing ones as skipped, untouched
+  (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_create.htm);
+  update sends the matched ones by record Id with `PATCH /composite/sobjects` and counts unknown ones
+  as skipped (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm).
+  An external ID shared by several records is not updated (a rejection `DUPLICATE_EXTERNAL_ID`, as an
+  upsert by that ID would be refused); per-record errors (`DUPLICATE_VALUE`, `REQUIRED_FIELD_MISSING`,
+  `INVALID_EMAIL_ADDRESS`, `ENTITY_IS_DELETED` when a record went between the query and the update…)
+  are rejections under the source record's key, as in upsert. A record created by someone else between
+  the query and the create is refused `DUPLICATE_VALUE` when the field is Unique; without Unique,
+  Salesforce would create a second record, so give insert jobs a Unique external-ID field. Cost: two
+  API requests per 200 records (the query and the write), more when long IDs split the query.
 - Import: a SOQL query run as a Bulk API 2.0 query job (`POST /jobs/query`, poll, then
   `GET /jobs/query/{id}/results` paged by `Sforce-Locator` until it is `null`)
   (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm).
@@ -38,13 +56,14 @@ import csv
 import dataclasses
 import io
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field, model_validator
 
-from destinations.api.models import AuthMethod, JobType, Schedule
+from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._http import HttpClientFactory, ProviderHttpClient
 from destinations.providers._oauth import RotatedCredentials, token_source
@@ -68,6 +87,12 @@ from destinations.providers.errors import (
 TOKEN_URL = "https://login.salesforce.com/services/oauth2/token"
 DEFAULT_API_VERSION = "v62.0"
 MAX_COLLECTION_RECORDS = 200
+#: Lookup URLs (`GET /query?q=…`) stay under this many bytes: half of the 16,384 bytes Salesforce allows
+#: a request's URI and headers together (a longer URI is answered 414), leaving room for the headers
+#: (https://help.salesforce.com/s/articleView?id=000386264&type=1). SOQL itself allows 100,000
+#: characters (https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_soslsoql.htm),
+#: so the URL is the tighter bound.
+MAX_QUERY_URL_BYTES = 8_000
 #: REQUEST_LIMIT_EXCEEDED: the 24-hour allocation is rolling; come back in an hour.
 LIMIT_WAIT_SECONDS = 3600.0
 REAUTHORIZE = (
@@ -250,6 +275,31 @@ def soql_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def soql_in_batches(head: str, keys: Sequence[str], url_prefix: str, limit: int) -> Iterator[list[str]]:
+    """`keys` split so that `url_prefix` + the URL-encoded `head` + `'k1', 'k2')` stays within `limit`
+    bytes, each key's length counted percent-encoded as the worst case (every reserved character
+    escaped; httpx escapes no more). A key too long for any query is refused as a configuration error."""
+    fixed = len(url_prefix) + len(quote(head + ")", safe=""))
+    separator = len(quote(", ", safe=""))
+    group: list[str] = []
+    size = fixed
+    for key in keys:
+        cost = len(quote(soql_literal(key), safe="")) + (separator if group else 0)
+        if group and size + cost > limit:
+            yield group
+            group, size = [], fixed
+            cost -= separator
+        if fixed + cost > limit:
+            raise ConfigurationError(
+                f"an external ID of {len(key)} characters does not fit a lookup query of at most {limit} "
+                "bytes; Salesforce external IDs have at most 255"
+            )
+        group.append(key)
+        size += cost
+    if group:
+        yield group
+
+
 def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -269,6 +319,30 @@ def _csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Pending:
+    """A row on its way in insert or update mode: its folded external ID, the Salesforce fields, and the
+    source record (whose key a rejection is kept under)."""
+
+    key: str
+    row: dict[str, Any]
+    record: Record
+
+
+def _fold(config: SalesforceExportConfig, value: Any) -> str:
+    """An external ID as the field compares it: trimmed, and lower case unless case-sensitive."""
+    text = str(value).strip()
+    return text if config.external_id_case_sensitive else text.lower()
+
+
+def _result_errors(result: Any) -> str:
+    """A SaveResult's errors as `STATUS_CODE: message; …` (empty when it has none)."""
+    errors = result.get("errors") if isinstance(result, dict) else None
+    return "; ".join(
+        f"{e.get('statusCode')}: {e.get('message')}" for e in (errors or []) if isinstance(e, dict)
+    )
+
+
 # --------------------------------------------------------------------------------------- provider
 
 
@@ -286,7 +360,12 @@ class SalesforceProvider(Provider):
     auth_methods: ClassVar[tuple[AuthMethod, ...]] = AUTH_METHODS
     config_models: ClassVar[Mapping[JobType, type[ProviderConfig]]] = CONFIG_MODELS
     default_schedule: ClassVar[Schedule] = DEFAULT_SCHEDULE
-    supports_mirror: ClassVar[bool] = True
+    modes: ClassVar[tuple[SyncMode, ...]] = (
+        SyncMode.UPSERT,
+        SyncMode.MIRROR,
+        SyncMode.INSERT,
+        SyncMode.UPDATE,
+    )
 
     # ------------------------------------------------------------------------------------- plumbing
 
@@ -370,6 +449,9 @@ class SalesforceProvider(Provider):
         def convert(record: Record) -> dict[str, Any]:
             return {target: record.get(source) for source, target in config.fields.items()}
 
+        if context.mode in (SyncMode.INSERT, SyncMode.UPDATE):
+            await self._insert_or_update(context, config, batches, convert)
+            return
         await self._upsert(context, config, batches, convert, removing=False)
 
     async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
@@ -387,6 +469,171 @@ class SalesforceProvider(Provider):
             return {config.external_id_field: record.get(source), removal.field: removal.value}
 
         await self._upsert(context, config, batches, convert, removing=True)
+
+    # ---------------------------------------------------------------------------- insert and update
+
+    async def _insert_or_update(
+        self,
+        context: SyncContext,
+        config: SalesforceExportConfig,
+        batches: RecordBatches,
+        convert: Callable[[Record], dict[str, Any]],
+    ) -> None:
+        """Modes insert and update: look the chunk's external IDs up, then create or update (module doc)."""
+        usage = ApiUsage(config.max_api_usage_percent)
+        async with self._client(context.http, context.credentials, usage, rotated=context.rotated) as client:
+            api = await self._api(client, context.credentials, config.api_version)
+            async for chunk in self._distinct_chunks(batches, convert, config, context):
+                existing = await self._existing_ids(client, api, config, [item.key for item in chunk], usage)
+                if context.mode == SyncMode.INSERT:
+                    await self._create_new(client, api, config, chunk, existing, context, usage)
+                else:
+                    await self._update_known(client, api, config, chunk, existing, context, usage)
+
+    async def _distinct_chunks(
+        self,
+        batches: RecordBatches,
+        convert: Callable[[Record], dict[str, Any]],
+        config: SalesforceExportConfig,
+        context: SyncContext,
+    ) -> AsyncIterator[list[_Pending]]:
+        """Chunks of at most 200 rows, none holding one external ID twice (folded as the field compares)."""
+        chunk: list[_Pending] = []
+        keys: set[str] = set()
+        async for batch in batches:
+            for record in batch:
+                row = convert(record)
+                value = row.get(config.external_id_field)
+                if value is None or not str(value).strip():
+                    context.counts.discard(
+                        1, f"a record has no value for the external ID {config.external_id_field}"
+                    )
+                    continue
+                key = _fold(config, value)
+                if key in keys or len(chunk) == MAX_COLLECTION_RECORDS:
+                    yield chunk
+                    chunk, keys = [], set()
+                chunk.append(_Pending(key, row, record))
+                keys.add(key)
+        if chunk:
+            yield chunk
+
+    async def _existing_ids(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        keys: list[str],
+        usage: ApiUsage,
+    ) -> dict[str, list[str]]:
+        """Folded external ID → the Ids of the records that have it, for those of `keys` that exist."""
+        field_name = config.external_id_field
+        head = f"SELECT Id, {field_name} FROM {config.sobject} WHERE {field_name} IN ("
+        found: dict[str, list[str]] = {}
+        for group in soql_in_batches(head, keys, f"{api}/query?q=", MAX_QUERY_URL_BYTES):
+            url: str | None = f"{api}/query"
+            params: dict[str, str] | None = {"q": head + ", ".join(soql_literal(key) for key in group) + ")"}
+            while url is not None:
+                usage.check()
+                response = await client.request("GET", url, params=params)
+                _raise_for(
+                    response,
+                    "the lookup of existing records",
+                    "check config.sobject and config.externalIdField",
+                )
+                body = json_object(response, "Salesforce")
+                for match in body.get("records") or []:
+                    if isinstance(match, dict) and isinstance(match.get("Id"), str):
+                        value = match.get(field_name)
+                        if value is not None:
+                            found.setdefault(_fold(config, value), []).append(match["Id"])
+                next_url = body.get("nextRecordsUrl")
+                url = f"{api.split('/services/data/')[0]}{next_url}" if isinstance(next_url, str) else None
+                params = None
+        return found
+
+    async def _create_new(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        chunk: list[_Pending],
+        existing: Mapping[str, list[str]],
+        context: SyncContext,
+        usage: ApiUsage,
+    ) -> None:
+        """Insert mode: create the rows whose external ID no record has; the others are skipped."""
+        new = [item for item in chunk if item.key not in existing]
+        context.counts.skip(len(chunk) - len(new))
+        if new:
+            records = [{"attributes": {"type": config.sobject}, **item.row} for item in new]
+            created = await self._save(client, "POST", api, records, "the create", new, context, usage)
+            context.counts.added += created
+        context.log("collection_created", records=len(new), skipped=len(chunk) - len(new))
+
+    async def _update_known(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        chunk: list[_Pending],
+        existing: Mapping[str, list[str]],
+        context: SyncContext,
+        usage: ApiUsage,
+    ) -> None:
+        """Update mode: update the record each external ID names; unknown IDs are skipped, and an ID
+        several records share is refused (which of them is meant is not known)."""
+        counts = context.counts
+        known: list[_Pending] = []
+        records: list[dict[str, Any]] = []
+        for item in chunk:
+            ids = existing.get(item.key, [])
+            if not ids:
+                counts.skip()
+            elif len(ids) > 1:
+                counts.reject(
+                    item.record,
+                    f"{len(ids)} {config.sobject} records have this {config.external_id_field} "
+                    f"({', '.join(ids[:3])}); update mode updates a record only when one has it",
+                    "DUPLICATE_EXTERNAL_ID",
+                )
+            else:
+                known.append(item)
+                records.append({"attributes": {"type": config.sobject}, "id": ids[0], **item.row})
+        if records:
+            counts.updated += await self._save(
+                client, "PATCH", api, records, "the update", known, context, usage
+            )
+        context.log("collection_updated", records=len(records), skipped=len(chunk) - len(records))
+
+    async def _save(
+        self,
+        client: ProviderHttpClient,
+        method: str,
+        api: str,
+        records: list[dict[str, Any]],
+        what: str,
+        items: list[_Pending],
+        context: SyncContext,
+        usage: ApiUsage,
+    ) -> int:
+        """Send one sObject Collections create (POST) or update (PATCH) with `allOrNone: false`; records
+        Salesforce refuses are rejections with its status codes. Returns how many it saved."""
+        usage.check()
+        response = await client.request(
+            method, f"{api}/composite/sobjects", json={"allOrNone": False, "records": records}
+        )
+        _raise_for(response, what, "check config.sobject and config.fields")
+        results = response.json()
+        if not isinstance(results, list) or len(results) != len(records):
+            raise MalformedResponse("Salesforce's sObject Collections answer is not one result per record")
+        saved = 0
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, dict) and result.get("success"):
+                saved += 1
+            else:
+                context.counts.reject(item.record, _result_errors(result) or "refused")
+        return saved
 
     async def _upsert(
         self,
@@ -484,10 +731,7 @@ class SalesforceProvider(Provider):
                 else:
                     counts.updated += 1
                 continue
-            errors = result.get("errors") if isinstance(result, dict) else None
-            reason = "; ".join(
-                f"{e.get('statusCode')}: {e.get('message')}" for e in (errors or []) if isinstance(e, dict)
-            )
+            reason = _result_errors(result)
             if source is not None:
                 counts.reject(source, reason or "refused")
             else:

@@ -12,7 +12,12 @@ PostgreSQL drops when the session ends.
   `skipped` (no identity the provider could match: never sent). It also says when the mass-removal
   guard would refuse the removals.
 - Other modes: without bookkeeping only the provider knows who is new, so records are counted as
-  `sent` (or `skipped` when they carry no identity for a provider that matches on identities).
+  `sent` (or `skipped` when they carry no identity for a provider that matches on identities), and
+  the message says what the mode makes of them: upsert adds or updates, insert creates the members
+  the provider lacks and leaves the others untouched (skipped), update changes the members it has and
+  adds nobody (the others skipped). Which records fall on which side only the provider can say; a dry
+  run does not ask it, because asking costs API requests and credentials (an OAuth2 refresh during a
+  dry run could rotate a refresh token the operator does not collect from dry runs).
 
 Samples are record keys only (the warehouse source's key columns, else the email), up to 10 each.
 """
@@ -216,7 +221,18 @@ def _summary(spec: DestinationJobSpec, result: DryRunPreview) -> str:
             f"dry run: read {counts.read}; would add {counts.added}, update {counts.updated}, "
             f"remove {counts.removed}, skip {counts.skipped}"
         )
+    effects = {
+        SyncMode.INSERT: (
+            f"{spec.provider} creates those it does not have and leaves the ones it has untouched, "
+            "counted skipped; a dry run does not ask it which are which"
+        ),
+        SyncMode.UPDATE: (
+            f"{spec.provider} updates those it has and creates none, counting the others skipped; "
+            "a dry run does not ask it which are which"
+        ),
+    }
+    effect = effects.get(spec.mode, "the provider decides which it adds and which it updates")
     return (
         f"dry run: read {counts.read}; would send {counts.sent} in mode {spec.mode.value} "
-        f"(the provider decides which it adds and which it updates), skip {counts.skipped}"
+        f"({effect}), skip {counts.skipped}"
     )
