@@ -11,6 +11,15 @@ Written from Google's public pages:
 - https://developers.google.com/data-manager/api/devguides/concepts/understand-errors: fast fail, a
   `BadRequest` detail with `fieldViolations` naming `audience_members[i]`; google.rpc.Status shape.
 - https://developers.google.com/data-manager/api/devguides/concepts/formatting: hex SHA-256 values.
+- https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve and
+  https://developers.google.com/data-manager/api/devguides/diagnostics: accepted requests are
+  processed later; `GET /v1/requestStatus:retrieve?requestId=…` answers `requestStatusPerDestination[]`
+  (in the request's destination order) with `destination`, `requestStatus` (`PROCESSING`, then
+  `SUCCESS`, `PARTIAL_SUCCESS` or `FAILED`), `errorInfo.errorCounts[]` (`reason`, a
+  `ProcessingErrorReason`, and `recordCount`, an int64 as JSON text) and
+  `audienceMembersIngestionStatus.userDataIngestionStatus` / `audienceMembersRemovalStatus
+  .userDataRemovalStatus` (`recordCount`, `userIdentifierCount`). Not documented, so assumed here: an
+  unknown request id answers NOT_FOUND, and a destination still processing has no `errorInfo`.
 """
 
 from __future__ import annotations
@@ -45,6 +54,18 @@ class DataManager:
     """Answers given (once each) before any ingest is processed, e.g. a RESOURCE_EXHAUSTED."""
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    processing_errors: dict[str, str] = field(default_factory=dict)
+    """Hashed email → the ProcessingErrorReason its member fails with, after its request was accepted."""
+    processing_polls: int = 0
+    """Status polls of each request answered PROCESSING before its final status."""
+    error_counts: bool = True
+    """Whether final statuses carry `errorInfo.errorCounts` ("may not be populated in all cases")."""
+    status_answers: list[Response] = field(default_factory=list)
+    """Answers given (once each) to status polls before any is processed, e.g. a RESOURCE_EXHAUSTED."""
+    polls: list[str] = field(default_factory=list)
+    """The request ids asked about, in order."""
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Request id → what its processing needs: `destination`, `removing`, `members` (keys), `polls`."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: Request) -> Response:
@@ -52,6 +73,8 @@ class DataManager:
             return self.tokens(request)
         if not self.tokens.api_accepts(request.header("authorization")):
             return status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        if request.method == "GET" and request.path == "/v1/requestStatus:retrieve":
+            return self.retrieve(request.query.get("requestId", ""))
         if request.method != "POST" or request.path not in (
             "/v1/audienceMembers:ingest",
             "/v1/audienceMembers:remove",
@@ -114,17 +137,68 @@ class DataManager:
                     ],
                 },
             )  # fmt: skip
+        removing = request.path.endswith(":remove")
         with self._lock:
+            keys = []
             for member in members:
                 identifiers = member["userData"]["userIdentifiers"]
                 key = next(
                     (i["emailAddress"] for i in identifiers if "emailAddress" in i), str(identifiers[0])
                 )
-                if request.path.endswith(":remove"):
+                keys.append(key)
+                if key in self.processing_errors:
+                    continue  # accepted, then fails in processing
+                if removing:
                     self.members.pop(key, None)
                 else:
                     self.members[key] = {"member": member, "consent": body.get("consent")}
-        return Response(200, {"requestId": f"req-{len(self.bodies)}"})
+            request_id = f"req-{len(self.bodies)}"
+            self.requests[request_id] = {
+                "destination": destination,
+                "removing": removing,
+                "members": keys,
+                "polls": 0,
+            }
+        return Response(200, {"requestId": request_id})
+
+    def retrieve(self, request_id: str) -> Response:
+        """`requestStatus:retrieve`: PROCESSING for `processing_polls` polls, then the final status."""
+        with self._lock:
+            self.polls.append(request_id)
+            if self.status_answers:
+                return self.status_answers.pop(0)
+            sent = self.requests.get(request_id)
+            if sent is None:
+                return status(404, "NOT_FOUND", f"Request {request_id} was not found.")
+            sent["polls"] += 1
+            still_processing = sent["polls"] <= self.processing_polls
+        entry: dict[str, Any] = {"destination": sent["destination"]}
+        members = sent["members"]
+        count = {"recordCount": str(len(members)), "userIdentifierCount": str(len(members))}
+        if sent["removing"]:
+            entry["audienceMembersRemovalStatus"] = {"userDataRemovalStatus": count}
+        else:
+            entry["audienceMembersIngestionStatus"] = {
+                "userDataIngestionStatus": {**count, "uploadMatchRateRange": "MATCH_RATE_RANGE_NOT_ELIGIBLE"}
+            }
+        if still_processing:
+            entry["requestStatus"] = "PROCESSING"
+            return Response(200, {"requestStatusPerDestination": [entry]})
+        errors: dict[str, int] = {}
+        for key in members:
+            if key in self.processing_errors:
+                errors[self.processing_errors[key]] = errors.get(self.processing_errors[key], 0) + 1
+        failed = sum(errors.values())
+        entry["requestStatus"] = (
+            "SUCCESS" if failed == 0 else "FAILED" if failed == len(members) else "PARTIAL_SUCCESS"
+        )
+        if errors and self.error_counts:
+            entry["errorInfo"] = {
+                "errorCounts": [
+                    {"reason": reason, "recordCount": str(records)} for reason, records in errors.items()
+                ]
+            }
+        return Response(200, {"requestStatusPerDestination": [entry]})
 
 
 def resource_exhausted(

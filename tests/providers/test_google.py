@@ -25,6 +25,7 @@ from destinations.providers.google import (
     provider,
     seconds_until_pacific_midnight,
 )
+from destinations.worker.report import summarize
 from tests.providers.conftest import RecordingSleep, batches_of, make_context, run
 from tests.providers.google_fake import DataManager, resource_exhausted
 from tests.providers.oauth_fake import (
@@ -262,9 +263,9 @@ def test_the_worker_paces_itself_under_the_per_minute_quota(
     http: HttpClientFactory, sleeps: RecordingSleep
 ) -> None:
     with FakeServer(fake := DataManager()) as server:
-        sync = context(server, http, batchSize=1, requestsPerMinute=2)
+        sync = context(server, http, batchSize=1, requestsPerMinute=2, requestStatusWaitSeconds=0)
         run(provider.export(sync, batches_of(people(5))))
-    assert len(fake.bodies) == 5
+    assert len(fake.bodies) == 5 and fake.polls == []
     assert len([wait for wait in sleeps.waits if 59 <= wait <= 60]) == 3
 
 
@@ -279,15 +280,16 @@ def test_an_access_token_expiring_mid_run_is_refreshed_without_failing_the_run(
         sync = context(server, http, batchSize=2)
         run(provider.export(sync, batches_of(people(9))))
     assert sync.counts.added == 9
-    assert tokens.issued == ["access-1", "access-2", "access-3"]
-    assert len(fake.bodies) == 5
+    # 5 ingests and 5 status polls, two calls a token.
+    assert tokens.issued == ["access-1", "access-2", "access-3", "access-4", "access-5"]
+    assert len(fake.bodies) == 5 and len(fake.polls) == 5
 
 
 def test_a_token_about_to_expire_is_refreshed_before_it_is_used(http: HttpClientFactory) -> None:
     tokens = TokenEndpoint(expires_in=30)  # under the one-minute margin: never used twice
     with FakeServer(fake := DataManager(tokens=tokens)) as server:
         run(provider.export(context(server, http, batchSize=1), batches_of(people(3))))
-    assert len(tokens.issued) == 3 and len(fake.bodies) == 3
+    assert len(tokens.issued) == 6 and len(fake.bodies) == 3 and len(fake.polls) == 3
 
 
 def test_a_revoked_refresh_token_fails_the_run_saying_to_reauthorize(http: HttpClientFactory) -> None:
@@ -341,3 +343,138 @@ def test_a_service_account_json_that_is_not_a_key_is_refused_naming_the_key() ->
         Credentials(AuthMethod.SERVICE_ACCOUNT, {"serviceAccountJson": '{"type": "x"}'})
     )
     assert not check.healthy and "client_email" in check.message and "private_key" in check.message
+
+
+# ---------------------------------------------------------------------- asynchronous processing
+# An accepted request is processed later; its outcome is read with requestStatus:retrieve
+# (https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve), polled
+# with exponential backoff until final (https://developers.google.com/data-manager/api/devguides/diagnostics).
+
+
+def test_members_google_fails_to_process_in_a_partial_success_are_omitted_with_its_reasons(
+    http: HttpClientFactory,
+) -> None:
+    errors = {
+        sha("person1@example.com"): "PROCESSING_ERROR_REASON_INVALID_FORMAT",
+        sha("person3@example.com"): "PROCESSING_ERROR_REASON_DENIED_CONSENT",
+    }
+    with FakeServer(fake := DataManager(processing_errors=errors)) as server:
+        sync = context(server, http)
+        run(provider.export(sync, batches_of(people(5))))
+    assert fake.polls == ["req-1"]
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.unconfirmed) == (3, 2, 0)
+    assert sync.counts.omission_samples == [
+        "Google could not process 2 of 5 members of request req-1 (PARTIAL_SUCCESS, naming none: none kept "
+        "for retry): DENIED_CONSENT (1), INVALID_FORMAT (1)"
+    ]
+    assert sync.counts.rejected == {}  # Google's counts name no member: no key to keep
+
+
+def test_a_request_google_fails_to_process_rejects_each_member_under_its_key(
+    http: HttpClientFactory,
+) -> None:
+    errors = {
+        sha("person0@example.com"): "PROCESSING_ERROR_REASON_DENIED_CONSENT",
+        sha("person1@example.com"): "PROCESSING_ERROR_REASON_DENIED_CONSENT",
+    }
+    with FakeServer(fake := DataManager(processing_errors=errors)) as server:
+        sync = context(server, http, batchSize=2)
+        run(provider.export(sync, batches_of(people(4))))
+    assert fake.polls == ["req-1", "req-2"]
+    assert (sync.counts.added, sync.counts.omitted) == (2, 2)
+    reason = "Google could not process request req-1 (FAILED): DENIED_CONSENT (2)"
+    assert sync.counts.rejected == {"Person0@Example.com": reason, "Person1@Example.com": reason}
+    samples = [(rejection.key, rejection.reason) for rejection in sync.counts.rejection_samples()]
+    assert samples == [("Person0@Example.com", reason), ("Person1@Example.com", reason)]
+
+
+def test_statuses_are_polled_with_exponential_backoff_until_final(
+    http: HttpClientFactory, sleeps: RecordingSleep
+) -> None:
+    with FakeServer(fake := DataManager(processing_polls=3)) as server:
+        sync = context(server, http, batchSize=1, requestStatusFirstPollSeconds=30)
+        run(provider.export(sync, batches_of(people(2))))
+    # A round right after the last request, then after 30 s, 60 s, 120 s: the fourth is final.
+    assert sleeps.waits == [30, 60, 120]
+    assert fake.polls == ["req-1", "req-2"] * 4
+    assert (sync.counts.added, sync.counts.unconfirmed) == (2, 0)
+
+
+def test_requests_still_processing_when_the_wait_ends_are_unconfirmed_not_added(
+    http: HttpClientFactory, sleeps: RecordingSleep
+) -> None:
+    with FakeServer(fake := DataManager(processing_polls=1000)) as server:
+        sync = context(
+            server, http, batchSize=1, requestStatusWaitSeconds=100, requestStatusFirstPollSeconds=30
+        )
+        run(provider.export(sync, batches_of(people(2))))
+    assert sleeps.waits == [30, 60, 10]  # the last round when the 100 s are spent
+    assert len(fake.polls) == 8
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.unconfirmed) == (0, 0, 2)
+    assert sync.counts.snapshot().unconfirmed == 2
+    assert sync.counts.unconfirmed_samples == [
+        "2 of 2 requests (2 members; req-1, req-2): Google was still processing them when the run "
+        "stopped waiting after 100s (config.requestStatusWaitSeconds); they may yet be added or refused"
+    ]
+    assert sync.counts.unconfirmed_keys == {"Person0@Example.com", "Person1@Example.com"}
+    assert "unconfirmed 2 (neither added nor refused as far as this run knows: 2 of 2 requests" in summarize(
+        sync.counts
+    )
+
+
+def test_a_wait_of_zero_asks_nothing_and_leaves_every_member_unconfirmed(http: HttpClientFactory) -> None:
+    with FakeServer(fake := DataManager()) as server:
+        sync = context(server, http, requestStatusWaitSeconds=0)
+        run(provider.export(sync, batches_of(people(3))))
+    assert fake.polls == [] and len(fake.members) == 3
+    assert (sync.counts.added, sync.counts.unconfirmed) == (0, 3)
+    assert "config.requestStatusWaitSeconds is 0" in sync.counts.unconfirmed_samples[0]
+
+
+def test_status_polls_share_the_per_minute_pace_with_ingest(
+    http: HttpClientFactory, sleeps: RecordingSleep
+) -> None:
+    with FakeServer(fake := DataManager()) as server:
+        sync = context(server, http, batchSize=1, requestsPerMinute=2)
+        run(provider.export(sync, batches_of(people(3))))
+    assert len(fake.bodies) == 3 and len(fake.polls) == 3
+    # Six calls at two a minute: every call after the first two waits for the window.
+    assert len([wait for wait in sleeps.waits if 59 <= wait <= 60]) == 4
+
+
+def test_a_partial_success_without_error_counts_leaves_its_members_unconfirmed(
+    http: HttpClientFactory,
+) -> None:
+    errors = {sha("person1@example.com"): "PROCESSING_ERROR_REASON_INVALID_FORMAT"}
+    with FakeServer(DataManager(processing_errors=errors, error_counts=False)) as server:
+        sync = context(server, http)
+        run(provider.export(sync, batches_of(people(3))))
+    assert (sync.counts.added, sync.counts.omitted, sync.counts.unconfirmed) == (0, 0, 3)
+    assert sync.counts.unconfirmed_samples == [
+        "Google processed request req-1 only in part (PARTIAL_SUCCESS) and gave no error counts"
+    ]
+
+
+def test_a_removal_google_fails_to_process_is_omitted_and_not_kept(http: HttpClientFactory) -> None:
+    with FakeServer(fake := DataManager()) as server:
+        sync = context(server, http, mode=SyncMode.MIRROR)
+        run(provider.export(sync, batches_of(people(3))))
+        fake.processing_errors[sha("person0@example.com")] = "PROCESSING_ERROR_REASON_INTERNAL_ERROR"
+        run(provider.remove(sync, batches_of(people(1))))
+    assert (sync.counts.removed, sync.counts.omitted) == (0, 1)
+    assert sync.counts.rejected == {}
+    assert sha("person0@example.com") in fake.members
+
+
+def test_a_status_poll_refused_for_a_spent_quota_leaves_the_requests_unconfirmed_without_failing(
+    http: HttpClientFactory,
+) -> None:
+    with FakeServer(fake := DataManager(status_answers=[resource_exhausted("600s")])) as server:
+        sync = context(server, http, batchSize=1)
+        run(provider.export(sync, batches_of(people(2))))
+    assert fake.polls == ["req-1"]  # no further poll once the quota is spent
+    assert (sync.counts.added, sync.counts.unconfirmed) == (0, 2)
+    assert sync.counts.unconfirmed_samples[0].startswith(
+        "2 of 2 requests (2 members; req-1, req-2): asking Google for the status of request req-1 failed: "
+        "Google rate limit reached"
+    )

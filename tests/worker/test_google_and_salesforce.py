@@ -90,7 +90,9 @@ def test_url_to_google_survives_an_access_token_expiring_mid_run(pod: WorkerPod)
         )
     assert done.exit_code == 0, done.report
     assert done.records["added"] == 12
-    assert fake.tokens.issued == ["access-1", "access-2", "access-3"]
+    # One call a token: three ingests, then three status polls.
+    assert fake.tokens.issued == [f"access-{i}" for i in range(1, 7)]
+    assert len(fake.polls) == 3
     assert not any(
         token in done.stdout + done.termination_log for token in ("access-1", REFRESH_TOKEN, CLIENT_SECRET)
     )
@@ -130,6 +132,55 @@ def test_postgres_to_google_mirror_keeps_members_whose_email_changed_only_in_cas
         sha("p0@example.com")
     ]
     assert sorted(fake.members) == sorted(sha(f"p{i}@example.com") for i in (1, 2, 3, 4, 5))
+
+
+@pytest.mark.postgres
+def test_postgres_to_google_members_of_a_request_google_failed_to_process_are_kept_and_retried(
+    pod: WorkerPod, postgres_dsn: str
+) -> None:
+    """Google's request status (https://developers.google.com/data-manager/api/reference/rest/v1/
+    requestStatus/retrieve) says FAILED for the request holding P0 and P1: they are rejections under
+    their keys, kept by the rejected-record bookkeeping; the next run, whose requests Google is still
+    processing when its wait ends, leaves them as they were (unconfirmed, neither accepted nor refused
+    again); the one after that, processed, accepts them."""
+    seed(postgres_dsn, PEOPLE[:4])
+    pod.secret("warehouse", {"dsn": postgres_dsn})
+    config = {**GOOGLE, "batchSize": 2, "requestStatusWaitSeconds": 0.2, "requestStatusFirstPollSeconds": 0.1}
+    spec = job("google", "export", config, source=warehouse(table="people", key=["email"]))
+    reason = "Google could not process request req-1 (FAILED): DENIED_CONSENT (2)"
+
+    def kept() -> list[tuple[Any, ...]]:
+        with psycopg.connect(postgres_dsn) as connection:
+            return connection.execute(
+                "SELECT record_key, reason, attempts FROM destinations_rejections ORDER BY record_key"
+            ).fetchall()
+
+    refused = {sha(f"p{i}@example.com"): "PROCESSING_ERROR_REASON_DENIED_CONSENT" for i in (0, 1)}
+    with FakeServer(fake := DataManager(processing_errors=refused)) as server:
+        pod.credentials = oauth_credentials(server, "/token")
+        first = pod.run(spec, method="oauth2", endpoint=server.url, run=1)
+        after_first = kept()
+        fake.processing_errors.clear()
+        fake.processing_polls = 1000
+        second = pod.run(spec, method="oauth2", endpoint=server.url, run=2)
+        after_second = kept()
+        fake.processing_polls = 0
+        third = pod.run(spec, method="oauth2", endpoint=server.url, run=3)
+    assert first.exit_code == 0, first.report
+    assert (first.records["added"], first.records["omitted"]) == (2, 2)
+    assert first.report["rejections"] == [
+        {"key": "P0@Example.com", "reason": reason},
+        {"key": "P1@Example.com", "reason": reason},
+    ]
+    assert after_first == [("P0@Example.com", reason, 1), ("P1@Example.com", reason, 1)]
+    assert second.exit_code == 0, second.report
+    assert (second.records["added"], second.records["unconfirmed"], second.records["retried"]) == (0, 4, 2)
+    assert "accepted" not in second.records
+    assert "unconfirmed 4" in second.report["message"] and "still processing" in second.report["message"]
+    assert after_second == after_first
+    assert third.exit_code == 0, third.report
+    assert (third.records["added"], third.records["retried"], third.records["accepted"]) == (4, 2, 2)
+    assert kept() == []
 
 
 # -------------------------------------------------------------------------------------- salesforce

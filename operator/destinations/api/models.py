@@ -725,6 +725,10 @@ class RecordCounts(StatusModel):
     given_up: int | None = None
     """Records refused `spec.retryRejectedAttempts` runs in a row this run: no longer retried first;
     absent when none."""
+    unconfirmed: int | None = None
+    """Records the provider accepted for processing but had not reported on when the run stopped
+    waiting (Google Data Manager requests still processing): neither added nor refused as far as the
+    run knows; absent when none."""
 
 
 class Rejection(StatusModel):

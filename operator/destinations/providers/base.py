@@ -16,7 +16,7 @@ Run-ending failures are the exceptions of `destinations.providers.errors`.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
@@ -110,6 +110,13 @@ class RecordCounter:
     """The key a rejected record is kept and shown under (the worker sets the source's key columns)."""
     rejected: dict[str, str] = field(default_factory=dict)
     """Key → reason of the records the provider refused this run (at most MAX_KEPT_REJECTIONS)."""
+    unconfirmed: int = 0
+    """Records the provider accepted for processing whose outcome it had not reported when the run
+    stopped waiting: neither added nor refused as far as the run knows."""
+    unconfirmed_samples: list[str] = field(default_factory=list)
+    """What the run knows about the unconfirmed records (which requests, how long it waited)."""
+    unconfirmed_keys: set[str] = field(default_factory=set)
+    """Keys of unconfirmed records: the rejected-record bookkeeping leaves them as they were."""
 
     MAX_SAMPLES: ClassVar[int] = 5
     MAX_KEPT_REJECTIONS: ClassVar[int] = 100_000
@@ -129,6 +136,22 @@ class RecordCounter:
         self.omit(1, f"{key}: {reason}" if key else reason)
         if key is not None and len(self.rejected) < self.MAX_KEPT_REJECTIONS:
             self.rejected[key] = reason
+
+    def reject_key(self, key: str | None, reason: str) -> None:
+        """`reject` for a record known by its key only (the provider refused it after the run let the
+        record go, e.g. when its asynchronous processing failed); `reason` must hold no record values."""
+        reason = reason[:200]
+        self.omit(1, f"{key}: {reason}" if key else reason)
+        if key is not None and len(self.rejected) < self.MAX_KEPT_REJECTIONS:
+            self.rejected[key] = reason
+
+    def leave_unconfirmed(self, count: int, reason: str, keys: Iterable[str | None] = ()) -> None:
+        """Count records whose outcome the provider had not reported when the run stopped waiting for
+        it; `reason` says what the run knows. Their `keys` are kept out of the rejections settlement."""
+        self.unconfirmed += count
+        if len(self.unconfirmed_samples) < self.MAX_SAMPLES:
+            self.unconfirmed_samples.append(reason[:300])
+        self.unconfirmed_keys.update(key for key in keys if key is not None)
 
     def discard(self, count: int = 1, reason: str | None = None) -> None:
         """Count records dropped before sending because the provider could not take them (no email, a
@@ -160,6 +183,7 @@ class RecordCounter:
             retried=self.retried or None,
             accepted=self.accepted or None,
             given_up=self.given_up or None,
+            unconfirmed=self.unconfirmed or None,
         )
 
     def rejection_samples(self) -> list[Rejection]:

@@ -18,6 +18,19 @@ path for new integrations (https://developers.google.com/data-manager/api).
   detail whose `fieldViolations[].field` names `audience_members[i]`
   (https://developers.google.com/data-manager/api/devguides/concepts/understand-errors). Those members
   are counted as omitted with their reasons and the rest of the batch is sent again.
+- Asynchronous processing: an accepted request (`{"requestId": …}`) says only that it passed
+  validation; whether its members were processed is told later by
+  `GET /v1/requestStatus:retrieve?requestId=…`: per destination `requestStatus` `PROCESSING`,
+  `SUCCESS`, `PARTIAL_SUCCESS` or `FAILED`, with `errorInfo.errorCounts[]` (`reason`, `recordCount`),
+  counts per reason that name no member
+  (https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve,
+  https://developers.google.com/data-manager/api/devguides/diagnostics, which asks for polling with
+  exponential backoff until every destination has a final status). After its requests the run polls
+  them (`requestStatusWaitSeconds`, see `confirm_requests`): a `FAILED` request's members are
+  rejected under their keys (kept and retried first by the rejected-record bookkeeping); the members
+  in error of a `PARTIAL_SUCCESS` are omitted with Google's reasons and counts (Google does not say
+  which they are, so no key is kept); requests still processing when the wait ends are reported
+  `unconfirmed`, neither added nor refused.
 - Quotas: 300 requests a minute per Cloud project, paced by the worker itself; a `RESOURCE_EXHAUSTED`
   (429) answer's `RetryInfo.retryDelay` is honoured, a per-day quota (`quota_limit` ending in
   `PerDayPerProject`) ends the run rate limited until the next Pacific midnight.
@@ -42,6 +55,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
@@ -61,9 +75,15 @@ from destinations.providers.base import (
     ProviderConfig,
     Record,
     RecordBatches,
+    RecordCounter,
     SyncContext,
 )
-from destinations.providers.errors import AuthenticationFailed, ProviderError, RateLimited
+from destinations.providers.errors import (
+    AuthenticationFailed,
+    EndpointUnreachable,
+    ProviderError,
+    RateLimited,
+)
 from destinations.providers.identities import normalize_phone
 
 API_URL = "https://datamanager.googleapis.com"
@@ -71,6 +91,12 @@ TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 MAX_MEMBERS_PER_REQUEST = 10_000
 REQUESTS_PER_MINUTE = 300
+STATUS_PATH = "/v1/requestStatus:retrieve"
+DEFAULT_STATUS_WAIT_SECONDS = 900.0
+"""How long a run waits, at most, for Google to finish processing its requests (15 minutes)."""
+MAX_POLL_INTERVAL_SECONDS = 300.0
+"""The exponential backoff between two rounds of status polls stops growing at 5 minutes."""
+FINAL_STATUSES = frozenset({"SUCCESS", "PARTIAL_SUCCESS", "FAILED"})
 REAUTHORIZE = (
     "run Google's OAuth consent again for the client in clientId (scope "
     "https://www.googleapis.com/auth/datamanager) and put the new refresh token in the Secret's "
@@ -117,7 +143,15 @@ class GoogleExportConfig(ProviderConfig):
     batch_size: int = Field(default=MAX_MEMBERS_PER_REQUEST, ge=1, le=MAX_MEMBERS_PER_REQUEST)
     """Members per request (the Data Manager API's maximum is 10,000)."""
     requests_per_minute: int = Field(default=REQUESTS_PER_MINUTE, ge=1, le=REQUESTS_PER_MINUTE)
-    """The worker's own pace; the Cloud project's quota is 300 a minute for all its callers."""
+    """The worker's own pace, shared by its ingest, remove and status requests; the Cloud project's
+    quota is 300 a minute for all its callers."""
+    request_status_wait_seconds: float = Field(default=DEFAULT_STATUS_WAIT_SECONDS, ge=0, le=6 * 3600)
+    """How long the run waits, at most, for Google to report how it processed the run's requests
+    (`requestStatus:retrieve`); requests still processing then are reported `unconfirmed`. `0`: do not
+    ask (every member sent is then unconfirmed)."""
+    request_status_first_poll_seconds: float = Field(default=30.0, gt=0, le=MAX_POLL_INTERVAL_SECONDS)
+    """The pause before the second round of status polls (the first follows the last request at once);
+    it doubles each round, up to 5 minutes."""
 
 
 CONFIG_MODELS: dict[JobType, type[ProviderConfig]] = {JobType.EXPORT: GoogleExportConfig}
@@ -301,6 +335,206 @@ def raise_for_google_error(response: httpx.Response) -> None:
     raise ProviderError(f"Google's Data Manager API answered HTTP {response.status_code}: {detail}")
 
 
+# -------------------------------------------------------------------------------- request statuses
+
+
+@dataclass
+class SentRequest:
+    """An accepted ingest or remove request, until Google reports how it processed it."""
+
+    request_id: str
+    members: int
+    removing: bool
+    keys: list[str | None]
+    """The record keys of its members (ingests only: refusals while removing are omitted, not kept)."""
+
+
+@dataclass(frozen=True)
+class ProcessingOutcome:
+    """What `requestStatus:retrieve` said about one request, over all its destinations.
+
+    `status` is `PROCESSING` while any destination has no final status (`SUCCESS`, `PARTIAL_SUCCESS`,
+    `FAILED`; `REQUEST_STATUS_UNKNOWN` is not final), `SUCCESS` or `FAILED` when every destination
+    says so, `PARTIAL_SUCCESS` otherwise. `errors`: `ProcessingErrorReason` → records in error, from
+    `errorInfo.errorCounts[]` (`recordCount` is an int64, so JSON text); Google documents it as "may
+    not be populated in all cases".
+    """
+
+    status: str
+    errors: Mapping[str, int]
+
+
+def processing_outcome(body: Any) -> ProcessingOutcome:
+    """Read a `RetrieveRequestStatusResponse`
+    (https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve)."""
+    entries = body.get("requestStatusPerDestination") if isinstance(body, dict) else None
+    statuses: list[str] = []
+    errors: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        statuses.append(str(entry.get("requestStatus") or "REQUEST_STATUS_UNKNOWN"))
+        error_info = entry.get("errorInfo")
+        counts = error_info.get("errorCounts") if isinstance(error_info, dict) else None
+        for count in counts if isinstance(counts, list) else []:
+            if not isinstance(count, dict):
+                continue
+            reason = str(count.get("reason") or "PROCESSING_ERROR_REASON_UNSPECIFIED")
+            try:
+                records = int(count.get("recordCount") or 0)
+            except (TypeError, ValueError):
+                records = 0
+            errors[reason] = errors.get(reason, 0) + max(0, records)
+    if not statuses or any(status not in FINAL_STATUSES for status in statuses):
+        return ProcessingOutcome("PROCESSING", errors)
+    if all(status == "SUCCESS" for status in statuses):
+        return ProcessingOutcome("SUCCESS", errors)
+    if all(status == "FAILED" for status in statuses):
+        return ProcessingOutcome("FAILED", errors)
+    return ProcessingOutcome("PARTIAL_SUCCESS", errors)
+
+
+def _reasons(errors: Mapping[str, int]) -> str:
+    """`DENIED_CONSENT (2), INVALID_FORMAT (1)`: Google's `ProcessingErrorReason` names without their
+    common `PROCESSING_ERROR_REASON_` prefix, with their record counts."""
+    return (
+        ", ".join(
+            f"{reason.removeprefix('PROCESSING_ERROR_REASON_')} ({count})"
+            for reason, count in sorted(errors.items())
+        )
+        or "no reason given"
+    )
+
+
+def _uncount(counts: RecordCounter, request: SentRequest, members: int) -> None:
+    """Take members counted as added (or removed) when their request was accepted back out."""
+    if request.removing:
+        counts.removed -= members
+    else:
+        counts.added -= members
+
+
+def settle_request(context: SyncContext, request: SentRequest, outcome: ProcessingOutcome) -> None:
+    """Count what Google's final status says about one request's members.
+
+    `FAILED` ("processing failed for all records"): each member is refused, under its record's key
+    for ingests (the rejected-record bookkeeping keeps and retries them), omitted for removals.
+    `PARTIAL_SUCCESS`: the error counts' records are omitted with Google's reasons; Google names no
+    member, so no key is kept. Without error counts the run cannot tell how many failed: the request's
+    members are unconfirmed. Reasons carry Google's enum names and the request id, never record values.
+    """
+    counts = context.counts
+    if outcome.status == "SUCCESS":
+        return
+    reasons = _reasons(outcome.errors)
+    if outcome.status == "FAILED":
+        _uncount(counts, request, request.members)
+        reason = f"Google could not process request {request.request_id} (FAILED): {reasons}"
+        if request.removing:
+            counts.omit(request.members, reason)
+        else:
+            for key in request.keys:
+                counts.reject_key(key, reason)
+        return
+    failed = min(sum(outcome.errors.values()), request.members)
+    if failed == 0:
+        _uncount(counts, request, request.members)
+        counts.leave_unconfirmed(
+            request.members,
+            f"Google processed request {request.request_id} only in part (PARTIAL_SUCCESS) and gave no "
+            "error counts",
+            request.keys,
+        )
+        return
+    _uncount(counts, request, failed)
+    counts.omit(
+        failed,
+        f"Google could not process {failed} of {request.members} members of request "
+        f"{request.request_id} (PARTIAL_SUCCESS, naming none: none kept for retry): {reasons}",
+    )
+
+
+async def confirm_requests(
+    client: ProviderHttpClient, pacer: RequestPacer, sent: list[SentRequest], context: SyncContext
+) -> None:
+    """Poll `requestStatus:retrieve` for the run's accepted requests until each has a final status or
+    the wait (`config.requestStatusWaitSeconds`) is spent, and count what the statuses say.
+
+    Google's diagnostics guide (https://developers.google.com/data-manager/api/devguides/diagnostics)
+    asks for polling with exponential backoff until every destination is final. A first round follows
+    the run's last request at once (a long run's early requests are often done by then); then rounds
+    after `requestStatusFirstPollSeconds`, doubling up to 5 minutes, the last one when the wait ends.
+    Each poll goes through the run's `RequestPacer`: the 300 requests a minute are shared with ingest
+    (https://developers.google.com/data-manager/api/limits). The wait counts the pauses between
+    rounds. Requests still processing then, or when a poll fails (an error answer, a spent quota), are
+    `unconfirmed` with what the run knows; a poll never fails the run, except credentials refused.
+    """
+    config = context.config
+    assert isinstance(config, GoogleExportConfig)
+    outstanding = list(sent)
+    budget = config.request_status_wait_seconds
+    pause = config.request_status_first_poll_seconds
+    waited = 0.0
+    problem = (
+        None
+        if budget > 0
+        else "the run did not ask Google how it processed them (config.requestStatusWaitSeconds is 0)"
+    )
+    while outstanding and problem is None:
+        still: list[SentRequest] = []
+        for index, request in enumerate(outstanding):
+            await pacer.wait()
+            try:
+                response = await client.request("GET", STATUS_PATH, params={"requestId": request.request_id})
+            except (ProviderError, EndpointUnreachable, RateLimited) as error:
+                problem = f"asking Google for the status of request {request.request_id} failed: {error}"
+            else:
+                if not response.is_success:
+                    problem = (
+                        f"Google answered HTTP {response.status_code} for the status of request "
+                        f"{request.request_id}: {describe_google_error(response)}"
+                    )
+            if problem is not None:
+                still.extend(outstanding[index:])
+                break
+            outcome = processing_outcome(response.json())
+            if outcome.status == "PROCESSING":
+                still.append(request)
+                continue
+            settle_request(context, request, outcome)
+            context.log(
+                "request_processed",
+                request_id=request.request_id,
+                status=outcome.status,
+                members=request.members,
+                errors=dict(outcome.errors),
+            )
+        outstanding = still
+        if not outstanding or problem is not None or waited >= budget:
+            break
+        delay = min(pause, budget - waited)
+        await context.http.sleep(delay)
+        waited += delay
+        pause = min(pause * 2, MAX_POLL_INTERVAL_SECONDS)
+    if not outstanding:
+        return
+    members = sum(request.members for request in outstanding)
+    ids = ", ".join(request.request_id for request in outstanding[:3]) + (
+        ", …" if len(outstanding) > 3 else ""
+    )
+    reason = f"{len(outstanding)} of {len(sent)} requests ({members} members; {ids}): " + (
+        problem
+        or f"Google was still processing them when the run stopped waiting after {waited:.0f}s "
+        "(config.requestStatusWaitSeconds); they may yet be added or refused"
+    )
+    for request in outstanding:
+        _uncount(context.counts, request, request.members)
+    context.counts.leave_unconfirmed(
+        members, reason, (key for request in outstanding for key in request.keys)
+    )
+    context.log("requests_unconfirmed", requests=len(outstanding), members=members, reason=reason)
+
+
 # --------------------------------------------------------------------------------------- provider
 
 
@@ -436,6 +670,8 @@ class GoogleProvider(Provider):
                         converted.append(({"userData": {"userIdentifiers": identifiers}}, record))
                 yield converted
 
+        sent: list[SentRequest] = []
+        record_key = counts.record_key
         async with self._client(
             context.http, context.credentials, self.tokens(context.credentials, context.rotated)
         ) as client:
@@ -465,13 +701,24 @@ class GoogleProvider(Provider):
                         counts.removed += len(pending)
                     else:
                         counts.added += len(pending)
-                    request_id = response.json().get("requestId") if response.content else None
+                    answer = response.json() if response.content else None
+                    request_id = answer.get("requestId") if isinstance(answer, dict) else None
                     context.log("batch_sent", members=len(pending), removing=removing, request_id=request_id)
+                    keys = [] if removing else [record_key(record) for _, record in pending]
+                    if isinstance(request_id, str) and request_id:
+                        sent.append(SentRequest(request_id, len(pending), removing, keys))
+                    else:  # nothing to ask about: accepted, never confirmed
+                        _uncount(counts, SentRequest("", len(pending), removing, keys), len(pending))
+                        counts.leave_unconfirmed(
+                            len(pending), "Google accepted a request without a requestId to ask about", keys
+                        )
                     break
                 else:
                     raise ProviderError(
                         "Google kept refusing members of one batch after three rounds of dropping them"
                     )
+            if sent:
+                await confirm_requests(client, pacer, sent, context)
 
 
 provider = GoogleProvider()

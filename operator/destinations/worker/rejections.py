@@ -164,13 +164,18 @@ class Rejections:
             if kept:
                 yield kept
 
-    async def settle(self, rejected: dict[str, str]) -> Settlement:
-        """The run succeeded: keep this run's refusals, drop what was accepted or left the source."""
+    async def settle(self, rejected: dict[str, str], undecided: set[str] | None = None) -> Settlement:
+        """The run succeeded: keep this run's refusals, drop what was accepted or left the source.
+
+        `undecided` keys (sent, but the provider had not said whether it took them when the run
+        stopped waiting) stay as they were: neither accepted nor refused again."""
         assert self._connection is not None
+        undecided = undecided or set()
         settlement = Settlement(retried=len(self.retried))
-        settlement.accepted = len(self.retried - set(rejected))
-        resolved = [key for key in self.pending if key not in rejected]  # accepted, or gone from the source
-        resolved += [key for key in self._seen_given_up if key not in rejected]
+        settlement.accepted = len(self.retried - set(rejected) - undecided)
+        # accepted, or gone from the source
+        resolved = [key for key in self.pending if key not in rejected and key not in undecided]
+        resolved += [key for key in self._seen_given_up if key not in rejected and key not in undecided]
         rows = []
         for key, reason in rejected.items():
             earlier = self._known.get(key)

@@ -27,6 +27,11 @@ def summarize(counts: RecordCounter) -> str:
     ):
         if value:
             parts.append(f"{name} {value}" + (f" (e.g. {'; '.join(samples)})" if samples else ""))
+    if counts.unconfirmed:
+        parts.append(
+            f"unconfirmed {counts.unconfirmed} (neither added nor refused as far as this run knows: "
+            f"{'; '.join(counts.unconfirmed_samples)})"
+        )
     return ", ".join(parts)
 
 

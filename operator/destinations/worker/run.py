@@ -269,7 +269,7 @@ async def _export(
     try:
         await _send(request, spec, provider, context, settings, log, source)
         if rejections is not None:
-            settlement = await rejections.settle(counts.rejected)
+            settlement = await rejections.settle(counts.rejected, counts.unconfirmed_keys)
             counts.retried, counts.accepted, counts.given_up = (
                 settlement.retried,
                 settlement.accepted,
