@@ -530,15 +530,16 @@ def test_lookup_queries_are_split_to_keep_each_url_under_8000_bytes(
     org: tuple[Org, FakeServer], http: HttpClientFactory
 ) -> None:
     _, server = org
-    # 115-character addresses: each costs 129 bytes of query string percent-encoded ('…' with @ as %40,
-    # plus ", "), so about 61 fit one 8,000-byte URL: 200 records take 4 lookups (61 + 61 + 61 + 17).
+    # 115-character addresses: each costs 126 bytes of query string percent-encoded ('…' as %27…%27, @ as
+    # %40, the comma as %2C) and the rest of the URL about 120, so 62 fit one 8,000-byte URL
+    # (120 + 123 + 61 * 126 = 7,929): 200 records take 4 lookups (62 + 62 + 62 + 14).
     long = [{"email": f"{'a' * 100}{i:03d}@example.com", "first_name": "L"} for i in range(200)]
     sync = context(server, http, mode=SyncMode.INSERT)
     run(provider.export(sync, batches_of(long)))
     lookups = [r for r in server.requests if r.path == QUERY]
     assert len(lookups) == 4
     assert all(len(r.target) <= 8_000 for r in lookups)
-    assert [r.query["q"].count("@example.com") for r in lookups] == [61, 61, 61, 17]
+    assert [r.query["q"].count("@example.com") for r in lookups] == [62, 62, 62, 14]
     assert sync.counts.added == 200
 
 

@@ -276,11 +276,11 @@ def soql_literal(value: str) -> str:
 
 
 def soql_in_batches(head: str, keys: Sequence[str], url_prefix: str, limit: int) -> Iterator[list[str]]:
-    """`keys` split so that `url_prefix` + the URL-encoded `head` + `'k1', 'k2')` stays within `limit`
+    """`keys` split so that `url_prefix` + the URL-encoded `head` + `'k1','k2')` stays within `limit`
     bytes, each key's length counted percent-encoded as the worst case (every reserved character
     escaped; httpx escapes no more). A key too long for any query is refused as a configuration error."""
     fixed = len(url_prefix) + len(quote(head + ")", safe=""))
-    separator = len(quote(", ", safe=""))
+    separator = len(quote(",", safe=""))
     group: list[str] = []
     size = fixed
     for key in keys:
@@ -532,7 +532,7 @@ class SalesforceProvider(Provider):
         found: dict[str, list[str]] = {}
         for group in soql_in_batches(head, keys, f"{api}/query?q=", MAX_QUERY_URL_BYTES):
             url: str | None = f"{api}/query"
-            params: dict[str, str] | None = {"q": head + ", ".join(soql_literal(key) for key in group) + ")"}
+            params: dict[str, str] | None = {"q": head + ",".join(soql_literal(key) for key in group) + ")"}
             while url is not None:
                 usage.check()
                 response = await client.request("GET", url, params=params)
