@@ -12,7 +12,7 @@ from destinations.providers._http import HttpClientFactory
 from destinations.providers._oauth import ReauthorizationNeeded
 from destinations.providers.base import Credentials, Record, SyncContext
 from destinations.providers.errors import ConfigurationError, ProviderError, RateLimited
-from destinations.providers.salesforce import provider, soql_literal
+from destinations.providers.salesforce import provider, soql_in_batches, soql_literal
 from tests.providers.conftest import batches_of, make_context, run
 from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 from tests.providers.salesforce_fake import TOKEN_PATH, Org
@@ -555,3 +555,15 @@ def test_lookup_results_are_followed_through_next_records_url(
     assert (sync.counts.updated, sync.counts.skipped) == (120, 30)
     more = [path for _, path in calls(server) if path.startswith(f"{QUERY}/")]
     assert len(more) == 2  # 120 matches in pages of 50: two nextRecordsUrl calls
+
+
+def test_lookup_batches_count_each_key_percent_encoded_against_the_limit() -> None:
+    # "q=" and "IN ()" encoded (IN%20%28%29) take 2 + 11 bytes, 'ab' encoded (%27ab%27) 8, and each
+    # further key a comma (%2C) more: two keys need 13 + 8 + 3 + 8 = 32 bytes.
+    assert list(soql_in_batches("IN (", ["ab", "cd", "ef"], "q=", 31)) == [["ab"], ["cd"], ["ef"]]
+    assert list(soql_in_batches("IN (", ["ab", "cd", "ef"], "q=", 32)) == [["ab", "cd"], ["ef"]]
+
+
+def test_an_external_id_too_long_for_any_lookup_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="an external ID of 40 characters does not fit"):
+        list(soql_in_batches("IN (", ["x" * 40], "q=", 30))
