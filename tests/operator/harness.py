@@ -9,6 +9,7 @@ server that serves source records as JSON lines and receives the webhook provide
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ import yaml
 
 from destinations.sandbox import RequestRecord, Sandbox, render_kubeconfig
 from tests.fixtures.rbac import load_operator_rbac, record_operator_requests
-from tests.fixtures.sandbox import SandboxApi, wait_until
+from tests.fixtures.sandbox import SandboxApi, real_control_plane, wait_until
 
 OPERATOR_NAMESPACE = "destinations-system"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:destinations-operator"
@@ -213,13 +214,21 @@ class OperatorCluster:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.operator_token = f"operator-{os.getpid()}-{time.monotonic_ns()}"
-        self.sandbox = Sandbox(
-            kubeconfig_path=workdir / "kubeconfig",
-            workdir=workdir / "sandbox",
-            bookmark_interval=1.0,
-            users={OPERATOR_USER: self.operator_token} if control_plane == "embedded" else {},
-            control_plane=control_plane,
-        ).start()
+        self._plane = contextlib.ExitStack()
+        plane = self._plane.enter_context(real_control_plane(control_plane))
+        try:
+            self.sandbox = Sandbox(
+                kubeconfig_path=workdir / "kubeconfig",
+                workdir=workdir / "sandbox",
+                bookmark_interval=1.0,
+                users={OPERATOR_USER: self.operator_token} if control_plane == "embedded" else {},
+                control_plane=control_plane,
+                real_control_plane=plane,
+                install_repo_crds=plane is None,
+            ).start()
+        except BaseException:
+            self._plane.close()
+            raise
         self.api = SandboxApi(self.sandbox)
         self.provider = FakeProvider()
         kubeconfig = operator_kubeconfig(self.sandbox, self.api, workdir / "operator-kubeconfig")
@@ -231,6 +240,7 @@ class OperatorCluster:
         self.provider.close()
         self.api.close()
         self.sandbox.stop()
+        self._plane.close()
 
     # --- objects -----------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ Public API:
 - `RequestRecord`: one entry of the request log.
 - `ControlPlane`: a real etcd, kube-apiserver and kube-controller-manager on loopback (envtest-style
   `start()`/`stop()`); `SandboxConfig(control_plane="real")` runs the sandbox's kubelet against it.
+- `new_control_plane(config)`: the control plane a real sandbox with that config runs, to start once
+  and lend to sandboxes one after another as `SandboxConfig.real_control_plane`, rewound in between
+  (`ControlPlane.checkpoint()`/`rewind()`; the test bed keeps one per test worker).
 
 See `_volumes` for how pods' absolute paths are mapped into per-pod directories.
 """
@@ -19,6 +22,7 @@ See `_volumes` for how pods' absolute paths are mapped into per-pod directories.
 from ._cluster import AdmissionHook, AdmissionRequest, Caller
 from ._controlplane import ControlPlane, ControlPlaneError, find_binaries
 from ._errors import ApiError
+from ._real import new_control_plane
 from ._requestlog import RequestRecord
 from ._sandbox import ADMIN_USER, EmbeddedOnly, Sandbox, SandboxConfig, SandboxServer, render_kubeconfig
 
@@ -36,5 +40,6 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "find_binaries",
+    "new_control_plane",
     "render_kubeconfig",
 ]

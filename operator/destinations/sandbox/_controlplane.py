@@ -187,6 +187,8 @@ class ControlPlane:
     _audit_records: list[RequestRecord] = field(init=False, default_factory=list)
     _audit_handle: IO[bytes] | None = field(init=False, default=None)
     _audit_partial: bytes = field(init=False, default=b"")
+    _etcd_url: str = field(init=False, default="")
+    _checkpoint: dict[str, str] | None = field(init=False, default=None)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -242,6 +244,7 @@ class ControlPlane:
         (work / "logs").mkdir(exist_ok=True)
 
         etcd_port, etcd_peer_port = free_port(), free_port()
+        self._etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd = _Process(
             "etcd",
             [
@@ -253,6 +256,9 @@ class ControlPlane:
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer_port}",
                 "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer_port}",
                 "--unsafe-no-fsync",  # a throw-away store: durability only costs time here
+                # One member on loopback: it elects itself after one election timeout (1 s by default).
+                "--heartbeat-interval", "10",
+                "--election-timeout", "100",
                 "--log-level", "warn",
             ],
             work / "logs" / "etcd.log",
@@ -419,6 +425,68 @@ class ControlPlane:
                 return None
             raise
 
+    # --- rewinding to a checkpoint -------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Remember the cluster's objects as they are now, for `rewind()`."""
+        self._checkpoint = self._etcd_objects()
+
+    def rewind(self) -> None:
+        """Put every object back as it was at `checkpoint()`: what was created since is gone at once
+        (no finalizers, no graceful deletion) and what was changed or deleted is restored. Leases
+        are left as they are (the components renew them); so is the request log.
+
+        It works on etcd's key space under kube-apiserver (through etcd's JSON gateway), as `etcdctl`
+        would; kube-apiserver and kube-controller-manager see the changes through their watches like
+        any other. Raises `ControlPlaneError` without a checkpoint or when etcd refuses.
+        """
+        if self._checkpoint is None:
+            raise ControlPlaneError("rewind() needs a checkpoint() first")
+        saved = self._checkpoint
+        current = self._etcd_objects()
+        operations: list[Json] = [
+            {"request_delete_range": {"key": key}} for key in current.keys() - saved.keys()
+        ]
+        operations += [
+            {"request_put": {"key": key, "value": value}}
+            for key, value in saved.items()
+            if current.get(key) != value
+        ]
+        for start in range(0, len(operations), 100):  # etcd's default --max-txn-ops is 128
+            self._etcd("/v3/kv/txn", {"success": operations[start : start + 100]})
+        if operations:
+            # A consistent list waits for kube-apiserver's watch cache to reach etcd's revision.
+            self._request("GET", "/api/v1/namespaces")
+
+    _REWIND_SKIPS = ("/registry/leases/", "/registry/masterleases/")
+
+    def _etcd_objects(self) -> dict[str, str]:
+        """{key: value} of every object under /registry/ but leases, base64-encoded as etcd gives them."""
+        prefix = "/registry/"
+        answer = self._etcd(
+            "/v3/kv/range",
+            {"key": _b64(prefix), "range_end": _b64(prefix[:-1] + chr(ord(prefix[-1]) + 1))},
+        )
+        return {
+            kv["key"]: kv.get("value", "")
+            for kv in answer.get("kvs") or []
+            if not base64.b64decode(kv["key"]).decode(errors="replace").startswith(self._REWIND_SKIPS)
+        }
+
+    def _etcd(self, path: str, body: Json) -> Json:
+        request = urllib.request.Request(
+            self._etcd_url + path,
+            method="POST",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                result: Json = json.loads(response.read())
+        except (OSError, ValueError) as error:
+            raise ControlPlaneError(f"etcd {path}: {error}") from error
+        return result
+
     # --- the audit log as a request log ------------------------------------------------------
 
     def request_records(self) -> list[RequestRecord]:
@@ -438,6 +506,10 @@ class ControlPlane:
     def reset_request_records(self) -> None:
         self.request_records()
         self._audit_records.clear()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def _audit_record(line: bytes) -> Iterator[RequestRecord]:

@@ -66,24 +66,41 @@ class AuditRequestLog:
         return None
 
 
+def new_control_plane(config: Any, workdir: Path | None = None) -> ControlPlane:
+    """The control plane, not started, that a real sandbox with `config` (a `SandboxConfig`) runs.
+
+    It has the config's users and their groups, the kubelet's own identity (a random token), and the
+    API server arguments the sandbox needs plus the config's. Start it once (`ControlPlane.start`) and
+    hand it to sandboxes one after another as `SandboxConfig.real_control_plane` (with
+    `ControlPlane.checkpoint()`/`rewind()` in between, each starts from the same cluster).
+    """
+    return ControlPlane(
+        # The kubelet has an identity of its own, as a real one (system:node:<name>), so the request
+        # log tells its calls apart from the tests' and the operator's.
+        users={**config.users, KUBELET_USER: secrets.token_hex(16)},
+        workdir=workdir,
+        groups={
+            **{user: tuple(groups) for user, groups in config.user_groups.items()},
+            KUBELET_USER: ("system:nodes", "system:masters"),
+        },
+        extra_apiserver_args=("--enable-aggregator-routing=true", *config.apiserver_args),
+    )
+
+
 class RealSandboxServer:
-    """A real control plane and the sandbox kubelet, in the caller's event loop."""
+    """A real control plane and the sandbox kubelet, in the caller's event loop.
+
+    With `config.real_control_plane` (a started `new_control_plane(config)`), that one is used instead
+    of starting one; it stays the caller's: stopping the sandbox leaves it running.
+    """
 
     def __init__(self, config: Any) -> None:
         self.config = config
         self.workdir_root = Path(tempfile.mkdtemp(prefix="destinations-real-sandbox-"))
-        # The kubelet has an identity of its own, as a real one (system:node:<name>), so the request
-        # log tells its calls apart from the tests' and the operator's.
-        self.kubelet_token = secrets.token_hex(16)
-        self.control_plane = ControlPlane(
-            users={**config.users, KUBELET_USER: self.kubelet_token},
-            workdir=self.workdir_root / "control-plane",
-            groups={
-                **{user: tuple(groups) for user, groups in config.user_groups.items()},
-                KUBELET_USER: ("system:nodes", "system:masters"),
-            },
-            extra_apiserver_args=("--enable-aggregator-routing=true", *config.apiserver_args),
-        )
+        given: ControlPlane | None = config.real_control_plane
+        self._start_control_plane = given is None
+        self.control_plane = given or new_control_plane(config, self.workdir_root / "control-plane")
+        self.kubelet_token = self.control_plane.token_for(KUBELET_USER)
         self.request_log = AuditRequestLog(self.control_plane)
         self.kubelet: Kubelet | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -112,7 +129,15 @@ class RealSandboxServer:
     async def start(self) -> None:
         # Started from this (the sandbox's) thread, not an executor's: the components die with the
         # thread that started them (see _controlplane), and this one lives as long as the sandbox.
-        self.control_plane.start()
+        if self._start_control_plane:
+            self.control_plane.start()
+        try:
+            await self._start_on_control_plane()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_on_control_plane(self) -> None:
         from ._sandbox import default_crds_dir, load_manifests
 
         crds_dir = self.config.crds_dir or (default_crds_dir() if self.config.install_repo_crds else None)
@@ -141,7 +166,8 @@ class RealSandboxServer:
             await self.kubelet.stop()
         if self._session is not None:
             await self._session.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.control_plane.stop)
+        if self._start_control_plane:
+            await asyncio.get_running_loop().run_in_executor(None, self.control_plane.stop)
         shutil.rmtree(self.workdir_root, ignore_errors=True)
 
     # --- applying manifests over HTTP ----------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import secrets
 import shutil
 import ssl
@@ -27,6 +28,7 @@ from destinations import DEFAULT_IMAGE
 
 from ._cluster import CRD_KEY, AdmissionHook, Caller, Cluster, Options
 from ._controllers import Controllers
+from ._controlplane import ControlPlane
 from ._faults import Faults
 from ._kubelet import Kubelet
 from ._node import EmbeddedNode
@@ -90,6 +92,10 @@ class SandboxConfig:
     #: Groups of the `users` (real control plane only: the emulator authorizes every authenticated
     #: user, a real API server asks RBAC, so e.g. {"alice": ("system:masters",)}).
     user_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: A real control plane already started (`new_control_plane(config)` then `.start()`), used
+    #: instead of starting one (real control plane only). It stays the caller's: the sandbox leaves
+    #: it running. Its components die with the thread that started them (see `_controlplane`).
+    real_control_plane: ControlPlane | None = None
 
 
 def render_kubeconfig(
@@ -112,13 +118,29 @@ def render_kubeconfig(
     return yaml.safe_dump(config, sort_keys=False)
 
 
+#: libyaml's parser where PyYAML was built with it (4x faster on the CRDs), else the Python one.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_manifests_read: dict[tuple[tuple[str, int, int], ...], list[Json]] = {}
+
+
 def load_manifests(directory: Path) -> list[Json]:
-    documents: list[Json] = []
-    for path in sorted([*directory.rglob("*.yaml"), *directory.rglob("*.yml"), *directory.rglob("*.json")]):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if isinstance(document, dict):
-                documents.append(document)
-    return documents
+    """Every mapping document of the YAML and JSON files under `directory`, in path order.
+
+    Every sandbox installs the repository's CRDs when it starts; they are parsed once per process
+    while the files stay unchanged (path, size and modification time), and each caller gets its copy.
+    """
+    paths = sorted([*directory.rglob("*.yaml"), *directory.rglob("*.yml"), *directory.rglob("*.json")])
+    key = tuple((str(path), (stat := path.stat()).st_mtime_ns, stat.st_size) for path in paths)
+    if key not in _manifests_read:
+        documents: list[Json] = []
+        for path in paths:
+            for document in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER):
+                if isinstance(document, dict):
+                    documents.append(document)
+        if len(_manifests_read) > 8:
+            _manifests_read.clear()
+        _manifests_read[key] = documents
+    return copy.deepcopy(_manifests_read[key])
 
 
 class SandboxServer:
