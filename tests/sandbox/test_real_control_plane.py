@@ -214,3 +214,78 @@ def test_a_killed_owner_leaves_no_component_behind(control_plane: str) -> None:
         message="kube-apiserver to die with its owner",
     )
     # (Its port is not checked: once free, another test's control plane may take it at once.)
+
+
+WIDGETS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.rewind.example.com"},
+    "spec": {
+        "group": "rewind.example.com",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
+
+
+def test_rewind_puts_every_object_back_as_it_was_at_the_checkpoint(control_plane: str) -> None:
+    """What the test bed does between tests on a worker's shared control plane (docs/testing.md)."""
+    plane = ControlPlane().start()
+    kept = "/api/v1/namespaces/kept"
+    try:
+        plane._request("POST", "/api/v1/namespaces", {"metadata": {"name": "kept"}})
+        for name in ("changed", "deleted"):
+            plane._request("POST", f"{kept}/configmaps", {"metadata": {"name": name}, "data": {"v": "1"}})
+        plane.checkpoint()
+        # Created since: a namespace with an object in it, and a CRD; changed: a ConfigMap's data and a
+        # namespace's labels; deleted: a ConfigMap.
+        plane._request("POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+        plane._request("POST", "/api/v1/namespaces/team/configmaps", {"metadata": {"name": "c"}, "data": {}})
+        plane._request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGETS_CRD)
+        plane._request(
+            "PUT", f"{kept}/configmaps/changed", {"metadata": {"name": "changed"}, "data": {"v": "2"}}
+        )
+        plane._request("PUT", kept, {"metadata": {"name": "kept", "labels": {"relabelled": "yes"}}})
+        plane._request("DELETE", f"{kept}/configmaps/deleted")
+        plane.reset_request_records()
+        plane._request("GET", kept)
+
+        plane.rewind()
+
+        assert plane._get("/api/v1/namespaces/team") is None
+        assert plane._get("/api/v1/namespaces/team/configmaps/c") is None
+        crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.rewind.example.com"
+        assert plane._get(crd) is None
+        namespace = plane._get(kept)
+        assert namespace is not None and "relabelled" not in (namespace["metadata"].get("labels") or {})
+        changed = plane._get(f"{kept}/configmaps/changed")
+        assert changed is not None and changed["data"] == {"v": "1"}
+        assert plane._get(f"{kept}/configmaps/deleted") is not None
+        # The request log is the caller's to reset: a rewind keeps what was logged before it.
+        assert ("get", "namespaces", "kept") in [
+            (r.verb, r.resource, r.name) for r in plane.request_records()
+        ]
+        # The same names can be used again at once, the CRD's included.
+        plane._request("POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+        plane._request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGETS_CRD)
+    finally:
+        plane.stop()
+
+
+def test_rewind_without_a_checkpoint_is_an_error(control_plane: str) -> None:
+    plane = ControlPlane(controller_manager=False).start()
+    try:
+        with pytest.raises(ControlPlaneError, match=r"rewind\(\) needs a checkpoint\(\) first"):
+            plane.rewind()
+    finally:
+        plane.stop()
