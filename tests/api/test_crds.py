@@ -63,6 +63,10 @@ NODE_IDS = [f"{kind}:{path or '<root>'}" for kind, path, _ in ALL_NODES]
 
 @pytest.mark.parametrize(("kind", "path", "node"), ALL_NODES, ids=NODE_IDS)
 def test_every_schema_node_has_a_type(kind: str, path: str, node: dict[str, Any]) -> None:
+    if node.get("x-kubernetes-int-or-string"):
+        # The one structural form of int-or-string: no type, anyOf integer or string.
+        assert "type" not in node and node["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+        return
     assert node.get("type") in {"object", "array", "string", "integer", "number", "boolean"}
 
 
@@ -71,9 +75,22 @@ def test_no_schema_node_has_additional_properties_beside_properties() -> None:
     assert offenders == []
 
 
-def test_unknown_fields_are_preserved_only_in_config_and_affinity() -> None:
+def test_unknown_fields_are_preserved_only_in_config() -> None:
     preserving = {p for k, p, n in ALL_NODES if n.get("x-kubernetes-preserve-unknown-fields")}
-    assert preserving == {"spec.config", "spec.podTemplate.affinity"}
+    assert preserving == {"spec.config"}
+
+
+def test_quantities_are_int_or_string_like_a_pods() -> None:
+    int_or_string = {p for k, p, n in ALL_NODES if n.get("x-kubernetes-int-or-string")}
+    assert int_or_string == {"spec.podTemplate.resources.requests.*", "spec.podTemplate.resources.limits.*"}
+    resources = dict(_schemas())["DestinationJob"]["properties"]["spec"]["properties"]["podTemplate"]
+    quantity = resources["properties"]["resources"]["properties"]["limits"]["additionalProperties"]
+    assert quantity == {
+        "x-kubernetes-int-or-string": True,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+        r"(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$",
+    }
 
 
 def test_no_schema_node_uses_json_schema_only_keywords() -> None:
@@ -83,7 +100,14 @@ def test_no_schema_node_uses_json_schema_only_keywords() -> None:
         "exclusiveMaximum", "minItems", "maxItems", "minProperties", "maxProperties", "format",
         "x-kubernetes-preserve-unknown-fields",
     }  # fmt: skip
-    offenders = {f"{k}:{p}": sorted(set(n) - allowed) for k, p, n in ALL_NODES if set(n) - allowed}
+    int_or_string = {"anyOf", "x-kubernetes-int-or-string"}  # the structural int-or-string form only
+    offenders = {
+        f"{k}:{p}": sorted(
+            set(n) - allowed - (int_or_string if n.get("x-kubernetes-int-or-string") else set())
+        )
+        for k, p, n in ALL_NODES
+        if set(n) - allowed - (int_or_string if n.get("x-kubernetes-int-or-string") else set())
+    }
     assert offenders == {}
 
 

@@ -18,6 +18,8 @@ from destinations.api.models import DestinationJobSpec
 from destinations.controller.pods import AuthorizationInfo, JobIdentity, render_sync_pod, secret_volume_name
 from destinations.lifecycle import sync_pod_name
 from destinations.validate import validate_job_spec
+from tests.api.affinity_cases import ACCEPTED, POD_LABELS, STRICTER_THAN_THE_SERVER
+from tests.api.affinity_cases import REFUSED as REFUSED_AFFINITIES
 from tests.fixtures.sandbox import SandboxApi
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -101,6 +103,10 @@ AWKWARD = [
                           "limits": {"cpu": "1", "memory": "1Gi", "example.com/gpu": "1"}},
         },
     }),
+    # `cpu: 1` and `memory: 1e9` unquoted in YAML: numbers, int-or-string like a Pod's quantities.
+    ("whole-number quantities", "numbers", {
+        "podTemplate": {"resources": {"requests": {"cpu": 1, "memory": 1e9}, "limits": {"cpu": 2.0}}},
+    }),
 ]  # fmt: skip
 
 
@@ -113,6 +119,17 @@ def test_the_api_server_accepts_every_pod_rendered_from_valid_input(api: Sandbox
             assert DNS_LABEL.match(volume["name"]) and len(volume["name"]) <= 63, volume["name"]
         response = _dry_run_create(api, pod)
         assert response.status_code == 201, f"{case}: {response.text}"
+
+
+def test_the_api_server_accepts_every_pod_rendered_from_an_awkward_affinity(api: SandboxApi) -> None:
+    refused = {}
+    for case, affinity in ACCEPTED:  # one control plane for all cases
+        spec = _spec(podTemplate={"labels": POD_LABELS, "affinity": affinity})
+        assert validate_job_spec(spec, NAMESPACE) == [], case
+        response = _dry_run_create(api, _render("affine", spec))
+        if response.status_code != 201:
+            refused[case] = response.text[:300]
+    assert refused == {}
 
 
 # ---------------------------------------------------------------------------- refused up front
@@ -180,3 +197,49 @@ def test_the_real_api_server_refuses_the_same_values(api: SandboxApi) -> None:
         if response.status_code not in (400, 403, 422):
             accepted.append(f"{path}: {response.status_code} {response.text[:200]}")
     assert accepted == []
+
+
+def _pod_with_affinity(affinity: dict[str, Any]) -> dict[str, Any]:
+    """A rendered pod (labelled `POD_LABELS`) carrying `affinity` as written, without our checks."""
+    pod = _render("export", _spec(podTemplate={"labels": POD_LABELS}))
+    pod["spec"]["affinity"] = affinity
+    return pod
+
+
+def _term_path(problem: str) -> str:
+    """Where the API server should refuse a problem of ours: its path down to the first term
+    (`...nodeSelectorTerms[0]`, `...requiredDuringSchedulingIgnoredDuringExecution[0]`), in a Pod."""
+    path = problem.split(": ", 1)[0].replace("spec.podTemplate.affinity.", "spec.affinity.")
+    return path[: path.index("]") + 1] if "]" in path else path
+
+
+@pytest.mark.real_only
+def test_the_real_api_server_refuses_every_affinity_validate_refuses(api: SandboxApi) -> None:
+    wrong = []
+    for case, affinity, problems in REFUSED_AFFINITIES:  # one control plane for all cases
+        response = _dry_run_create(api, _pod_with_affinity(affinity))
+        fields = [cause.get("field", "") for cause in response.json().get("details", {}).get("causes", [])]
+        where = _term_path(problems[0])
+        if response.status_code != 422 or not any(field.startswith(where) for field in fields):
+            wrong.append(f"{case}: {response.status_code} {fields} (expected a refusal at {where})")
+    assert wrong == []
+
+
+@pytest.mark.real_only
+def test_the_real_api_server_accepts_what_we_refuse_on_purpose(api: SandboxApi) -> None:
+    # Documented in docs/api-notes.md (deliberate differences). Should the server start refusing one,
+    # it belongs with the values the server refuses.
+    verdicts = {
+        case: _dry_run_create(api, _pod_with_affinity(affinity)).status_code
+        for case, affinity, _ in STRICTER_THAN_THE_SERVER
+    }
+    registry = _dry_run_create(api, _pod_with({"imagePullSecrets": [{"name": "Registry"}]}))
+    verdicts["imagePullSecrets Registry"] = registry.status_code
+    assert verdicts == {
+        "Gt with a word": 201,
+        "Lt with a fraction": 201,
+        "Gt beyond int64": 201,
+        "a matchLabelKeys key in the selector the pod does not carry": 201,
+        "imagePullSecrets Registry": 201,
+    }
+    assert validate_job_spec(_spec(podTemplate={"imagePullSecrets": [{"name": "Registry"}]}), NAMESPACE) != []

@@ -41,7 +41,7 @@ JOB_NAME_MAX_LENGTH = 63
 OBJECT_NAME_MAX_LENGTH = 253
 
 #: The only free-form fields, as paths inside the CRD schema. Everything else is fully typed.
-PRESERVE_UNKNOWN_FIELDS = frozenset({"spec.config", "spec.podTemplate.affinity"})
+PRESERVE_UNKNOWN_FIELDS = frozenset({"spec.config"})
 
 #: JSON-schema keywords copied as they are (same meaning in OpenAPI v3 as used by Kubernetes).
 _VALUE_KEYWORDS = (
@@ -60,6 +60,9 @@ _VALUE_KEYWORDS = (
 #: Keywords that carry no meaning for Kubernetes and are dropped.
 _IGNORED_KEYWORDS = frozenset({"title", "$defs"})
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
+_INT_OR_STRING = "x-kubernetes-int-or-string"
+#: The only alternatives an int-or-string field may name (structural schema rules).
+_INT_OR_STRING_TYPES = [{"type": "integer"}, {"type": "string"}]
 
 
 class SchemaNotStructural(ValueError):
@@ -123,6 +126,8 @@ class _Converter:
         return node
 
     def convert(self, node: Mapping[str, Any], path: str) -> dict[str, Any]:
+        if node.get(_INT_OR_STRING):
+            return self._int_or_string(node, path)
         node = self._resolve(node)
         unknown = set(node) - {
             "type",
@@ -169,6 +174,25 @@ class _Converter:
             default = _crd_default(node["default"], out)
             if default is not None:
                 out["default"] = default
+        return out
+
+    def _int_or_string(self, node: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """An `x-kubernetes-int-or-string` field (a quantity): no `type`, `anyOf` integer or string, as
+        the structural-schema rules demand; a `pattern` applies to the string form only."""
+        if node.get("anyOf") != _INT_OR_STRING_TYPES or set(node) - {
+            "anyOf",
+            _INT_OR_STRING,
+            "pattern",
+            "description",
+        }:
+            raise SchemaNotStructural(
+                f"{path}: {_INT_OR_STRING} takes anyOf integer, string and a pattern only"
+            )
+        out: dict[str, Any] = {_INT_OR_STRING: True, "anyOf": list(_INT_OR_STRING_TYPES)}
+        if "description" in node:
+            out["description"] = _one_line(node["description"])
+        if "pattern" in node:
+            out["pattern"] = node["pattern"]
         return out
 
     def _convert_object(self, node: Mapping[str, Any], path: str, out: dict[str, Any]) -> None:

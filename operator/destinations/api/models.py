@@ -8,13 +8,14 @@ the operator's own checks when webhooks are off) come from them. Field docstring
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from croniter import CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
@@ -26,8 +27,11 @@ from destinations.api.syntax import (
     AnnotationKey,
     ContainerResourceName,
     LabelValue,
+    NamespaceName,
+    NodeName,
     QualifiedName,
     Quantity,
+    SecretName,
     is_extended_resource,
     parse_quantity,
 )
@@ -63,7 +67,7 @@ class ApiModel(BaseModel):
         before applying defaults (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/
         custom-resource-definitions/#defaulting-and-nullable). It does so in typed maps too
         (`labels: {team: null}` is `labels: {}`), but not in lists (a `null` item is refused) nor in
-        free-form objects (`config`, `affinity` keep their `null`s). Checked against kube-apiserver in
+        free-form objects (`config` keeps its `null`s). Checked against kube-apiserver in
         tests/api/test_validate_at_once.py.
         """
         if not isinstance(data, dict):
@@ -550,6 +554,268 @@ class ResourceRequirements(ApiModel):
         return problems
 
 
+# ------------------------------------------------------------------------------------------- affinity
+# core/v1 Affinity with the API server's checks (validateAffinity in k8s.io/kubernetes
+# pkg/apis/core/validation, ValidateLabelSelector in k8s.io/apimachinery pkg/apis/meta/v1/validation),
+# each checked against kube-apiserver 1.36 in tests/controller/test_pod_values.py. Field docs:
+# https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#scheduling and
+# https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#affinity-and-anti-affinity.
+
+#: The largest value `Gt`/`Lt` compare with: node label values are parsed as 64-bit integers.
+_INT64_MAX = 2**63 - 1
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class NodeSelectorRequirement(ApiModel):
+    """A requirement on one node label: `key`, `operator` and `values`."""
+
+    key: QualifiedName
+    """The node label key, `name` or `prefix/name`, e.g. `kubernetes.io/arch`."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    """`In`/`NotIn` (values listed), `Exists`/`DoesNotExist` (no values), `Gt`/`Lt` (one whole number)."""
+    values: list[LabelValue] = []
+    """Label values: at least one for In and NotIn, none for Exists and DoesNotExist, exactly one
+    whole number for Gt and Lt."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        return _operator_value_problems(self.operator, self.values, whole_number_operators=("Gt", "Lt"))
+
+
+def _operator_value_problems(
+    operator: str, values: list[str], whole_number_operators: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    """ValidateNodeSelectorRequirement / ValidateLabelSelectorRequirement: values against the operator."""
+    if operator in ("In", "NotIn") and not values:
+        return [("values", f"values must list at least one label value when operator is {operator}")]
+    if operator in ("Exists", "DoesNotExist") and values:
+        return [
+            (
+                "values",
+                f"values must be left out when operator is {operator} (it tests the key only); "
+                f"got {_json(values)}",
+            )
+        ]
+    if operator in whole_number_operators:
+        if len(values) != 1:
+            return [
+                (
+                    "values",
+                    f'values must be exactly one whole number, such as ["3"], when operator is {operator}; '
+                    f"got {_json(values)}",
+                )
+            ]
+        # The API server takes any label value; the scheduler parses it as an int64 and a node never
+        # matches one that is not (k8s.io/apimachinery labels.NewRequirement): refused on purpose.
+        if not re.fullmatch(r"[0-9]+", values[0]) or int(values[0]) > _INT64_MAX:
+            return [
+                (
+                    "values[0]",
+                    f"values[0] {values[0]!r} must be a whole number written in digits (0 to {_INT64_MAX}) "
+                    f"when operator is {operator}: the scheduler compares node labels as numbers",
+                )
+            ]
+    return []
+
+
+class NodeFieldSelectorRequirement(ApiModel):
+    """A requirement on a node field; `metadata.name` is the only field Kubernetes accepts."""
+
+    key: Literal["metadata.name"]
+    """`metadata.name`."""
+    operator: Literal["In", "NotIn"]
+    """`In` or `NotIn`."""
+    values: list[NodeName] = []
+    """Exactly one node name."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        if len(self.values) != 1:
+            return [
+                (
+                    "values",
+                    f"values must be exactly one node name when operator is {self.operator} "
+                    f"(matchFields compare a node's name with one value); got {_json(self.values)}",
+                )
+            ]
+        return []
+
+
+class NodeSelectorTerm(ApiModel):
+    """Node requirements that must all hold (an empty term matches no node)."""
+
+    match_expressions: list[NodeSelectorRequirement] = []
+    """Requirements on node labels."""
+    match_fields: list[NodeFieldSelectorRequirement] = []
+    """Requirements on node fields (`metadata.name`)."""
+
+
+class NodeSelector(ApiModel):
+    """Terms of which a node must match at least one."""
+
+    node_selector_terms: list[NodeSelectorTerm]
+    """At least one term; a node matching any term qualifies."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        if not self.node_selector_terms:
+            return [
+                (
+                    "nodeSelectorTerms",
+                    "nodeSelectorTerms must list at least one term (a node matching any of them qualifies)",
+                )
+            ]
+        return []
+
+
+class PreferredSchedulingTerm(ApiModel):
+    """A node preference and its weight."""
+
+    weight: int = Field(ge=1, le=100)
+    """1 to 100, added to a node's score when it matches `preference`."""
+    preference: NodeSelectorTerm | None = None
+    """The node requirements that earn the weight."""
+
+
+class NodeAffinity(ApiModel):
+    """Which nodes the sync pods may run on, or prefer."""
+
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    """Nodes must match one of these terms."""
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = []
+    """Nodes matching these terms are preferred, by weight."""
+
+
+class LabelSelectorRequirement(ApiModel):
+    """A requirement on one label: `key`, `operator` and `values`."""
+
+    key: QualifiedName
+    """The label key, `name` or `prefix/name`."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """`In`/`NotIn` (values listed) or `Exists`/`DoesNotExist` (no values)."""
+    values: list[LabelValue] = []
+    """Label values: at least one for In and NotIn, none for Exists and DoesNotExist."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        return _operator_value_problems(self.operator, self.values)
+
+
+class LabelSelector(ApiModel):
+    """A metav1 LabelSelector: every label and every expression must match; `{}` matches everything."""
+
+    match_labels: dict[QualifiedName, LabelValue] = {}
+    """Labels that must have exactly these values."""
+    match_expressions: list[LabelSelectorRequirement] = []
+    """Requirements on labels."""
+
+    def keys(self) -> set[str]:
+        return set(self.match_labels) | {requirement.key for requirement in self.match_expressions}
+
+
+class PodAffinityTerm(ApiModel):
+    """Pods (selected by labels, in some namespaces) whose nodes' `topologyKey` value counts."""
+
+    label_selector: LabelSelector | None = None
+    """The pods this term is about; none when left out, all with `{}`."""
+    namespace_selector: LabelSelector | None = None
+    """Namespaces whose pods count, by their labels; with `namespaces`, the union; only the job's own
+    namespace when both are left out."""
+    namespaces: list[NamespaceName] = []
+    """Names of namespaces whose pods count."""
+    topology_key: QualifiedName
+    """The node label whose value groups nodes, e.g. `kubernetes.io/hostname` or
+    `topology.kubernetes.io/zone`."""
+    match_label_keys: list[QualifiedName] = []
+    """Label keys of the sync pod whose values are added to `labelSelector` as `key in (value)`;
+    needs `labelSelector`, and no key also in it."""
+    mismatch_label_keys: list[QualifiedName] = []
+    """Label keys of the sync pod whose values are added to `labelSelector` as `key notin (value)`;
+    needs `labelSelector`."""
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        # validateMatchLabelKeysAndMismatchLabelKeys. The API server finds a key in both matchLabelKeys
+        # and labelSelector (or listed twice) only when the pod carries that label, after it added the
+        # key's expression; the API reference forbids it outright, and so do we.
+        problems: list[tuple[str, str]] = []
+        for field, keys in (
+            ("matchLabelKeys", self.match_label_keys),
+            ("mismatchLabelKeys", self.mismatch_label_keys),
+        ):
+            if keys and self.label_selector is None:
+                problems.append(
+                    (
+                        field,
+                        f"{field} needs a labelSelector (its keys are added to it); set labelSelector, "
+                        "{} to start from every pod",
+                    )
+                )
+        selected = self.label_selector.keys() if self.label_selector is not None else set()
+        mismatched = set(self.mismatch_label_keys)
+        seen: set[str] = set()
+        for index, key in enumerate(self.match_label_keys):
+            where = f"matchLabelKeys[{index}]"
+            if key in selected:
+                problems.append((where, f"{where} {key!r} is also in labelSelector; keep it in one of them"))
+            elif key in seen:
+                problems.append((where, f"{where} {key!r} is listed twice"))
+            if key in mismatched:
+                problems.append(
+                    (where, f"{where} {key!r} is also in mismatchLabelKeys; a key can only be in one of them")
+                )
+            seen.add(key)
+        return problems
+
+
+class WeightedPodAffinityTerm(ApiModel):
+    """A pod affinity term and its weight."""
+
+    weight: int = Field(ge=1, le=100)
+    """1 to 100, added to a node's score when the term holds there."""
+    pod_affinity_term: PodAffinityTerm
+    """The term that earns the weight."""
+
+
+class PodAffinity(ApiModel):
+    """Run the sync pods near (same `topologyKey` value as) other pods."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = []
+    """Terms that must all hold on the chosen node."""
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = []
+    """Terms preferred, by weight."""
+
+
+class PodAntiAffinity(ApiModel):
+    """Keep the sync pods away from (another `topologyKey` value than) other pods."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = []
+    """Terms that must all hold on the chosen node."""
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = []
+    """Terms preferred, by weight."""
+
+
+class Affinity(ApiModel):
+    """A core/v1 Affinity: node affinity, pod affinity and pod anti-affinity of the sync pods."""
+
+    node_affinity: NodeAffinity | None = None
+    """Which nodes the sync pods may run on, or prefer."""
+    pod_affinity: PodAffinity | None = None
+    """Pods the sync pods should run near."""
+    pod_anti_affinity: PodAntiAffinity | None = None
+    """Pods the sync pods should run away from."""
+
+    def to_pod(self) -> dict[str, Any]:
+        """The Affinity as a Pod carries it: fields left out stay out (an empty `labelSelector: {}`,
+        which selects every pod, stays in)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+
+
+class ImagePullSecretReference(LocalObjectReference):
+    """A Secret in the job's namespace holding registry credentials."""
+
+    name: SecretName
+    """Name of the Secret, in the same namespace as the job."""
+
+
 class PodTemplateOverrides(ApiModel):
     """Overrides for the job's sync pods."""
 
@@ -558,12 +824,12 @@ class PodTemplateOverrides(ApiModel):
     node_selector: dict[QualifiedName, LabelValue] = {}
     """Node labels the sync pods' node must have (label keys and values)."""
     tolerations: list[Toleration] = []
-    affinity: dict[str, Any] | None = Field(
-        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
-    )
-    """A core/v1 Affinity, passed through as given."""
+    affinity: Affinity | None = None
+    """A core/v1 Affinity (nodeAffinity, podAffinity, podAntiAffinity), checked as the API server checks
+    a Pod's."""
     service_account_name: ResourceName | None = None
-    image_pull_secrets: list[LocalObjectReference] = []
+    image_pull_secrets: list[ImagePullSecretReference] = []
+    """Secrets (same namespace) holding registry credentials for the sync pods' image."""
     labels: dict[QualifiedName, LabelValue] = {}
     """Extra labels (keys `[prefix/]name`, values of at most 63 characters); the operator's own
     `destinations.dev/*` labels always win."""

@@ -27,6 +27,8 @@ Durations are Go-style (`90s`, `15m`, `1h30m`, `10h`), plus `d` for days (`90d`)
 
 
 def _type_of(schema: Mapping[str, Any]) -> str:
+    if schema.get("x-kubernetes-int-or-string"):
+        return "quantity (string or integer)"
     kind = schema["type"]
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         return "object (free-form)"
@@ -61,8 +63,9 @@ def _rows(schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, str, str,
             child_type += ", **required**"
         description = child.get("description", "").replace("|", "\\|")
         yield f"`{child_path}`", child_type, _default_of(child), description
-        nested = child.get("items", child) if child["type"] == "array" else child
-        yield from _rows(nested, f"{child_path}[]" if child["type"] == "array" else child_path)
+        is_array = child.get("type") == "array"
+        nested = child.get("items", child) if is_array else child
+        yield from _rows(nested, f"{child_path}[]" if is_array else child_path)
 
 
 def _table(schema: Mapping[str, Any], path: str) -> str:

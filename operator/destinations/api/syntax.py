@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 DNS_LABEL_MAX_LENGTH = 63
 QUALIFIED_NAME_MAX_LENGTH = 63
@@ -28,12 +28,23 @@ ANNOTATIONS_MAX_BYTES = 256 * 1024
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_SUBDOMAIN_SCHEMA_PATTERN = f"^{_DNS_SUBDOMAIN.pattern}$"
 _QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _NAME_CHARACTERS = "letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 _QUANTITY = re.compile(
     r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
 )
+QUANTITY_PATTERN = (
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+"""The quantity grammar as a CRD `pattern` (a whole number given as a number is not matched against it)."""
+QUOTE_ADVICE = "put it in quotes"
+"""Ends a message about an unquoted YAML scalar; `destinations validate` puts the text to quote instead."""
+#: The largest number a JSON number can carry exactly (2^53 - 1): the API server reads larger ones as
+#: floating point, which is not an integer to it.
+_LARGEST_EXACT_JSON_INTEGER = 2**53 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
@@ -63,6 +74,8 @@ def dns_subdomain_problem(name: str) -> str | None:
 
 def qualified_name_problem(key: str) -> str | None:
     """Why `key` is not a qualified name (`[prefix/]name`: label and annotation keys), or None."""
+    if not key:
+        return "must not be empty: write name or prefix/name, such as team or example.com/team"
     prefix, slash, name = key.rpartition("/")
     if slash and not prefix:
         return "has an empty prefix before '/'; write prefix/name or just name"
@@ -118,6 +131,53 @@ def quantity_problem(text: str) -> str | None:
     return None
 
 
+def whole_number_as_text(value: Any) -> Any:
+    """A quantity written as a whole JSON number (`cpu: 1`, `memory: 1e9`) as the text a Pod carries.
+
+    Pods take int-or-string quantities; the CRD declares `x-kubernetes-int-or-string` like them. The
+    API server reads a JSON number as a 64-bit integer when it is one, else as floating point, which
+    it takes for an integer only when whole and at most 2^53 - 1 (`1.0` and `1e3` are 1 and 1000).
+    So `cpu: 0.5` and numbers beyond those ranges are refused (the CRD cannot carry them, a Pod
+    could): written in quotes they are fine. Text is returned as it is.
+    """
+    if isinstance(value, bool):
+        return value  # refused as not text
+    whole = isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _LARGEST_EXACT_JSON_INTEGER:
+        value, whole = int(value), True
+    if whole:
+        return str(value)
+    if isinstance(value, int | float):
+        kind = "with a fraction" if isinstance(value, float) and not value.is_integer() else "this large"
+        raise ValueError(
+            f"a quantity is text such as '500m' or a whole number, not a number {kind}: unquoted in "
+            f"YAML, kubectl sends it as a number; {QUOTE_ADVICE}"
+        )
+    return value
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why no Secret can be called `name`, or None.
+
+    Stricter than the API server on purpose: it accepts any text in a Pod's `imagePullSecrets`, and the
+    kubelet then finds no such Secret and pulls without credentials (docs/api-notes.md).
+    """
+    trouble = dns_subdomain_problem(name)
+    if trouble is None:
+        return None
+    return (
+        f"{trouble}; no Secret can have this name, so image pulls would find no credentials (the API "
+        "server accepts it in a Pod; we refuse it)"
+    )
+
+
+def namespace_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a namespace's name (a DNS label: no dots, at most 63 characters), or None."""
+    if "." in name:
+        return "must not contain dots: a namespace name is lower-case letters, digits and '-'"
+    return dns_label_problem(name)
+
+
 def container_resource_problem(name: str) -> str | None:
     """Why `name` is not a resource a container can request (cpu, memory, a domain/name), or None."""
     if "/" not in name:
@@ -159,7 +219,36 @@ AnnotationKey = Annotated[str, _checked(annotation_key_problem)]
 """An annotation key: a qualified name, upper-case letters allowed."""
 LabelValue = Annotated[str, _checked(label_value_problem)]
 """A label value: empty, or at most 63 letters, digits, '-', '_' and '.'."""
-Quantity = Annotated[str, _checked(quantity_problem)]
-"""A resource quantity such as `100m` or `1Gi`."""
+Quantity = Annotated[
+    str,
+    BeforeValidator(whole_number_as_text),
+    _checked(quantity_problem),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+        }
+    ),
+]
+"""A resource quantity such as `100m`, `1Gi` or the whole number `2` (int-or-string, as in a Pod);
+held as text."""
+SecretName = Annotated[
+    str,
+    _checked(secret_name_problem),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": DNS_SUBDOMAIN_MAX_LENGTH,
+            "pattern": _DNS_SUBDOMAIN_SCHEMA_PATTERN,
+        }
+    ),
+]
+"""The name of a Secret in the job's namespace (a DNS subdomain), said to be one in refusals."""
+NamespaceName = Annotated[str, _checked(namespace_name_problem)]
+"""A namespace's name: a DNS label."""
+NodeName = Annotated[str, _checked(dns_subdomain_problem)]
+"""A node's name (`metadata.name` of a Node): a DNS subdomain."""
 ContainerResourceName = Annotated[str, _checked(container_resource_problem)]
 """`cpu`, `memory`, `ephemeral-storage`, `hugepages-<size>` or an extended `domain/name`."""

@@ -201,8 +201,8 @@ def render_sync_pod(
             pod_spec["tolerations"] = [
                 t.model_dump(by_alias=True, exclude_none=True) for t in overrides.tolerations
             ]
-        if overrides.affinity:
-            pod_spec["affinity"] = overrides.affinity
+        if overrides.affinity is not None and overrides.affinity.to_pod():
+            pod_spec["affinity"] = overrides.affinity.to_pod()
         if overrides.service_account_name:
             pod_spec["serviceAccountName"] = overrides.service_account_name
         if overrides.image_pull_secrets:

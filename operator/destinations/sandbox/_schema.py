@@ -54,6 +54,32 @@ def _type_matches(value: Any, wanted: str) -> bool:
     return True
 
 
+#: The API server decodes a JSON number as an int64 when it is one, else as a float64, which counts as
+#: an integer only when whole and within 2^53 - 1 (kube-openapi's validation, go-openapi/swag
+#: IsFloat64AJSONInteger); a client then reads such a float back as a whole number (`1.0` -> `1`).
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+#: The `anyOf` a structural schema gives an int-or-string field (controller-gen writes it for quantities).
+_INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
+_LARGEST_EXACT_FLOAT_INTEGER = 2**53 - 1
+
+
+def _as_json_integer(value: Any) -> Any:
+    """`value` as the API server holds it for an int-or-string field: an integer where it reads one.
+
+    A whole float within 2^53 becomes that integer; an integer beyond int64 becomes a float (which is
+    then refused, not being an integer or a string); everything else is returned as it is.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _LARGEST_EXACT_FLOAT_INTEGER:
+        return int(value)
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]
+    ):
+        return float(value)
+    return value
+
+
 def _format_ok(value: str, fmt: str) -> bool:
     try:
         if fmt == "date-time":
@@ -82,6 +108,7 @@ class _Walker:
     def walk(self, value: Any, schema: Json, path: str) -> Any:
         """Prune and default `value` (a private copy), recording validation errors; returns the result."""
         if schema.get("x-kubernetes-int-or-string"):
+            value = _as_json_integer(value)
             if not (isinstance(value, (int, str)) and not isinstance(value, bool)):
                 self.error(
                     path,
@@ -89,6 +116,8 @@ class _Walker:
                     f'Invalid value: "{_type_name(value)}": {path} in body must be of type integer,string: '
                     f'"{_type_name(value)}"',
                 )
+                if schema.get("anyOf") == _INT_OR_STRING_ANY_OF:
+                    self._int_or_string_any_of_causes(value, path)
             self._check_scalar(value, schema, path)
             return value
         wanted = schema.get("type")
@@ -120,6 +149,30 @@ class _Walker:
                     f"Invalid value: {_render(value)}: {path} in body must match {combinator}",
                 )
         return value
+
+    def _int_or_string_any_of_causes(self, value: Any, path: str) -> None:
+        """What kube-openapi adds for `anyOf: [integer, string]` when neither matches, as the real
+        server reports it: the anyOf failure (at field `<nil>`), then the first alternative's failures
+        (go-openapi keeps the alternative with the most passed checks, the first on a tie): its type,
+        and its format check for a number that is no int64."""
+        kind = _type_name(value)
+        self.error(
+            "<nil>",
+            "FieldValueInvalid",
+            f'Invalid value: "": "{path}" must validate at least one schema (anyOf)',
+        )
+        self.error(
+            path,
+            "FieldValueTypeInvalid",
+            f'Invalid value: "{kind}": {path} in body must be of type integer: "{kind}"',
+        )
+        if kind == "number" and not (value.is_integer() and _INT64_RANGE[0] <= value <= _INT64_RANGE[1]):
+            # the integer alternative's format check: a fraction, or beyond int64
+            self.error(
+                "<nil>",
+                "FieldValueInvalid",
+                f'Invalid value: "": Checked value must be of type integer (default format) in {path}',
+            )
 
     def _walk_object(self, value: Json, schema: Json, path: str) -> Json:
         properties: Json = schema.get("properties") or {}
