@@ -243,6 +243,27 @@ def test_the_api_server_drops_the_same_nulls_in_an_affinity(sandbox_api: Sandbox
     }
 
 
+def test_the_crd_keeps_every_affinity_field(sandbox_api: SandboxApi) -> None:
+    # A field the CRD schema lacked would be pruned silently (kubectl apply without strict validation).
+    pruned = {}
+    for index, (case, affinity) in enumerate(ACCEPTED):  # one control plane for all cases
+        if case == "nulls left out":
+            continue
+        body = {
+            "apiVersion": "destinations.dev/v1",
+            "kind": "DestinationJob",
+            "metadata": {"name": f"export-{index}"},
+            "spec": _spec(affinity=affinity),
+        }
+        response = sandbox_api.post("/apis/destinations.dev/v1/namespaces/default/destinationjobs", body)
+        stored = (
+            response.json()["spec"]["podTemplate"].get("affinity") if response.status_code == 201 else None
+        )
+        if stored != affinity:
+            pruned[case] = response.text[:300] if stored is None else stored
+    assert pruned == {}
+
+
 def test_a_null_value_in_a_list_is_refused_as_on_the_api_server(sandbox_api: SandboxApi) -> None:
     affinity = _node_affinity_with_values([None])
     body = {
