@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 Json = dict[str, Any]
@@ -36,10 +37,31 @@ def _render(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _go_number(value: float) -> str:
+    """A number as Go's `%v` prints it in the server's messages: an int64 in digits, a float64 in
+    strconv's shortest `g` form, with an exponent from 1e6 and below 1e-4 (`2.5`, `1e+20`,
+    `9.007199254740991e+15`, `-0.5`)."""
+    if isinstance(value, int) or value == 0:
+        return str(int(value))
+    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite float
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + exponent  # digits before the decimal point
+    prefix = "-" if sign else ""
+    if not -4 <= point - 1 < 6:
+        mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if point - 1 < 0 else '+'}{abs(point - 1):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return f"{prefix}{digits}{'0' * (point - len(digits))}"
+    return f"{prefix}{digits[:point]}.{digits[point:]}"
+
+
 def _type_matches(value: Any, wanted: str) -> bool:
     if wanted == "integer":
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
+            isinstance(value, float) and value.is_integer() and abs(value) <= _LARGEST_EXACT_FLOAT_INTEGER
         )
     if wanted == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -77,6 +99,37 @@ def _as_json_integer(value: Any) -> Any:
         and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]
     ):
         return float(value)
+    return value
+
+
+#: Go's encoding/json writes a float64 below 1e21 in plain digits (`3.0` as `3`), so a client reads a
+#: whole one back as an integer (strconv.FormatFloat 'f' format; larger ones get an exponent).
+_GO_PLAIN_FLOAT_LIMIT = 1e21
+
+
+def _as_decoded(value: Any) -> Any:
+    """A JSON body's numbers as the API server decodes them: an integer beyond int64 is a float64."""
+    if isinstance(value, dict):
+        return {key: _as_decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_decoded(item) for item in value]
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]
+    ):
+        return float(value)
+    return value
+
+
+def _as_encoded(value: Any) -> Any:
+    """Numbers as a client reads the API server's answer back: a whole float below 1e21 is an integer."""
+    if isinstance(value, dict):
+        return {key: _as_encoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_encoded(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < _GO_PLAIN_FLOAT_LIMIT:
+        return int(value)
     return value
 
 
@@ -128,6 +181,11 @@ class _Walker:
                 f'Invalid value: "{_type_name(value)}": {path} in body must be of type {wanted}: '
                 f'"{_type_name(value)}"',
             )
+            # The server's other validators still run: a number's format and bounds, any value's enum.
+            if wanted == "integer" and isinstance(value, float):
+                self._integer_format_cause(value, path)
+            if not isinstance(value, dict | list):
+                self._check_scalar(value, schema, path)
             return value
         if isinstance(value, dict):
             value = self._walk_object(value, schema, path)
@@ -166,8 +224,13 @@ class _Walker:
             "FieldValueTypeInvalid",
             f'Invalid value: "{kind}": {path} in body must be of type integer: "{kind}"',
         )
-        if kind == "number" and not (value.is_integer() and _INT64_RANGE[0] <= value <= _INT64_RANGE[1]):
-            # the integer alternative's format check: a fraction, or beyond int64
+        if kind == "number":
+            self._integer_format_cause(value, path)
+
+    def _integer_format_cause(self, value: float, path: str) -> None:
+        """An integer schema's format check, which a number that is no int64 (a fraction, or beyond
+        int64) fails; a whole float within int64 passes it, even where the type check does not."""
+        if not (value.is_integer() and _INT64_RANGE[0] <= value <= _INT64_RANGE[1]):
             self.error(
                 "<nil>",
                 "FieldValueInvalid",
@@ -261,7 +324,7 @@ class _Walker:
                     self.error(
                         path,
                         "FieldValueInvalid",
-                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
+                        f"Invalid value: {_go_number(value)}: {path} in body should be {relation} "
                         f"{schema['maximum']}",
                     )
             if "minimum" in schema:
@@ -271,7 +334,7 @@ class _Walker:
                     self.error(
                         path,
                         "FieldValueInvalid",
-                        f"Invalid value: {_render(value)}: {path} in body should be {relation} "
+                        f"Invalid value: {_go_number(value)}: {path} in body should be {relation} "
                         f"{schema['minimum']}",
                     )
         if "enum" in schema and value not in schema["enum"]:
@@ -320,7 +383,7 @@ def apply_schema(obj: Json, schema: Json | None) -> SchemaOutcome:
     if not schema:
         return SchemaOutcome(obj)
     walker = _Walker()
-    body = {key: value for key, value in obj.items() if key not in _ROOT_FIELDS}
+    body = {key: _as_decoded(value) for key, value in obj.items() if key not in _ROOT_FIELDS}
     root_schema = {
         **schema,
         "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k not in _ROOT_FIELDS},
@@ -331,5 +394,5 @@ def apply_schema(obj: Json, schema: Json | None) -> SchemaOutcome:
         if key not in _ROOT_FIELDS and key not in checked:
             walker.error(key, "FieldValueRequired", "Required value")
     result = {key: obj[key] for key in _ROOT_FIELDS if key in obj}
-    result.update(checked)
+    result.update(_as_encoded(checked))
     return SchemaOutcome(result, walker.causes, walker.unknown)
