@@ -304,9 +304,17 @@ def test_missing_source_file_fails_naming_it(pod: WorkerPod) -> None:
     assert done.exit_code == 1 and "absent.jsonl" in done.report["message"]
 
 
-def test_malformed_source_lines_are_counted_as_failed(pod: WorkerPod) -> None:
-    (pod.source_dir / "mixed.jsonl").write_text('{"email": "a@x.io"}\nnot json\n[1]\n{"email": "b@x.io"}\n')
+def test_malformed_source_lines_are_counted_as_failed_naming_the_line_and_blank_lines_skipped(
+    pod: WorkerPod,
+) -> None:
+    (pod.source_dir / "mixed.jsonl").write_text(
+        '{"email": "a@x.io"}\nnot json\n\n  \r\n[1]\n{"email": "b@x.io"}\n'
+    )
     with FakeServer(Receiver()) as server:
         done = pod.run(job("webhook", "export", {"url": server.url}, source=file_endpoint("mixed.jsonl")))
     assert done.exit_code == 0
     assert (done.records["read"], done.records["failed"]) == (2, 2)
+    assert (
+        "failed 2 (e.g. mixed.jsonl line 2 is not JSON; mixed.jsonl line 5 is not a JSON object)"
+        in (done.report["message"])
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +59,31 @@ def test_the_worker_runs_a_plugin_provider(
     assert done.exit_code == 0, done.report
     assert done.records["added"] == 3
     assert "echoed" in [line["event"] for line in done.lines]
+
+
+def test_a_sync_pod_imports_only_what_its_run_needs() -> None:
+    """Start-up is a large share of a short run: a worker exporting from a file to `google` imports
+    that provider's plug-in only, and neither psycopg (warehouse sources) nor cryptography and joserfc
+    (sealing rotated tokens, signing service-account assertions)."""
+    probe = (
+        "import sys\n"
+        "import destinations.worker.command\n"
+        "from destinations.providers.catalog import get_provider\n"
+        "get_provider('google')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in "
+        "('psycopg', 'cryptography', 'joserfc') or name.startswith('destinations.providers.')))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(found.stdout.replace("'", '"')) == [
+        "destinations.providers._checks",
+        "destinations.providers._http",
+        "destinations.providers._oauth",
+        "destinations.providers._pacing",
+        "destinations.providers._records",
+        "destinations.providers.base",
+        "destinations.providers.catalog",
+        "destinations.providers.errors",
+        "destinations.providers.google",
+        "destinations.providers.identities",
+        "destinations.providers.rotation",
+    ]

@@ -33,9 +33,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
 
 from destinations.api.models import AuthMethod
 from destinations.providers.errors import (
@@ -240,6 +237,11 @@ class ServiceAccountGrant(TokenSource):
                 f"the Secret's serviceAccountJson lacks {', '.join(missing)}; it must be a service-account "
                 "key file (type service_account)"
             )
+        # joserfc (and the cryptography it loads) only where a service-account key is used: importing it
+        # cost every worker process about a tenth of a second of start-up.
+        from joserfc.errors import JoseError
+        from joserfc.jwk import RSAKey
+
         try:
             self._key = RSAKey.import_key(info["private_key"])
         except (JoseError, ValueError, TypeError):
@@ -265,6 +267,8 @@ class ServiceAccountGrant(TokenSource):
             "iat": now,
             "exp": now + ASSERTION_LIFETIME_SECONDS,
         }
+        from joserfc import jwt
+
         return jwt.encode(header, claims, self._key)
 
     async def _obtain(self, http: TokenHttp) -> AccessToken:

@@ -26,10 +26,14 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+# `cryptography` is imported when a token is sealed or unsealed: every sync pod imports this module,
+# few ever rotate a token, and the import cost each worker process a tenth of its start-up.
+
 
 #: Keys a run may hand back; anything else in a sealed payload is ignored.
 ROTATABLE_KEYS = frozenset({"refreshToken"})
@@ -45,6 +49,10 @@ def fingerprint(value: str) -> str:
 
 
 def _fernet(client_secret: str, run_id: str) -> Fernet:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     if not client_secret:
         raise SealError("the Secret has no clientSecret to derive the sealing key from")
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=run_id.encode()).derive(
@@ -61,6 +69,8 @@ def seal(values: Mapping[str, str], *, replaces: str, client_secret: str, run_id
 
 def unseal(sealed: str, *, client_secret: str, run_id: str) -> tuple[dict[str, str], str]:
     """(values, fingerprint of the replaced refresh token); raises `SealError`."""
+    from cryptography.fernet import InvalidToken
+
     try:
         payload = json.loads(_fernet(client_secret, run_id).decrypt(sealed.encode()))
     except (InvalidToken, ValueError):

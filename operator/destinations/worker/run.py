@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -36,14 +36,17 @@ from destinations.providers.base import Provider, RecordBatches, RecordCounter, 
 from destinations.providers.catalog import ProviderNotFound, get_provider
 from destinations.providers.errors import ConfigurationError, RateLimited, RemovalRefused, SyncError
 from destinations.providers.rotation import SealError, seal
-from destinations.worker.dry_run import preview as dry_run_preview
 from destinations.worker.log import JsonLog, ProgressTicker
-from destinations.worker.membership import Membership, Removal
 from destinations.worker.mounts import Mounts, read_secret_dir
-from destinations.worker.rejections import Rejections, key_function
 from destinations.worker.report import build_report, summarize
-from destinations.worker.sinks import open_sink
 from destinations.worker.sources import open_source
+
+if TYPE_CHECKING:
+    from destinations.worker.membership import Membership, Removal
+    from destinations.worker.rejections import Rejections
+
+# The warehouse's modules (membership, rejections, sinks, dry runs) are imported where a run needs them:
+# they import psycopg, which cost a run from a file or a URL a fifth of its process's start-up.
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -220,6 +223,8 @@ async def _dry_run(
         if warehouse is not None
         else None
     )
+    from destinations.worker.dry_run import preview as dry_run_preview
+
     result, message = await dry_run_preview(
         spec, provider, config, source, conninfo=conninfo, namespace=request.namespace, job=request.name
     )
@@ -252,6 +257,8 @@ async def _export(
         )
     warehouse = spec.source.warehouse
     if warehouse is not None:
+        from destinations.worker.rejections import Rejections, key_function
+
         counts.record_key = key_function(warehouse.key)
     rejections = None
     if warehouse is not None and spec.retry_rejected:
@@ -315,6 +322,8 @@ async def _send(
         raise ConfigurationError(
             "mode mirror needs a warehouse source, which keeps the membership bookkeeping"
         )
+    from destinations.worker.membership import Membership
+
     ref = warehouse.connection_secret_ref
     config = context.config
     membership = Membership(
@@ -391,6 +400,8 @@ async def _into_sink(
     count_read: bool,
 ) -> None:
     assert spec.sink is not None
+    from destinations.worker.sinks import open_sink
+
     sink = open_sink(spec.sink, settings.mounts, context.counts)
     succeeded = False
     await sink.open()

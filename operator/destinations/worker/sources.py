@@ -8,14 +8,11 @@ read line by line from the response stream, files read line by line.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import psycopg
-from psycopg import sql
-from psycopg.rows import dict_row
+from pydantic_core import from_json
 
 from destinations.api.models import DataEndpoint, FileEndpoint, FileFormat, UrlEndpoint, WarehouseEndpoint
 from destinations.providers._http import RetryPolicy, redact_url
@@ -28,7 +25,11 @@ from destinations.providers.errors import (
     SyncError,
 )
 from destinations.worker.mounts import Mounts
-from destinations.worker.postgres import connect, table_identifier
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
+# psycopg is imported where a warehouse is read: a run from a file or a URL does not pay for it.
 
 CURSOR_NAME = "destinations_source"
 DEFAULT_POLICY = RetryPolicy()
@@ -63,6 +64,10 @@ def open_source(
 
 
 def source_query(endpoint: WarehouseEndpoint) -> sql.Composed | sql.SQL:
+    from psycopg import sql
+
+    from destinations.worker.postgres import table_identifier
+
     if endpoint.table is not None:
         return sql.SQL("SELECT * FROM {}").format(table_identifier(endpoint.table))
     assert endpoint.query is not None
@@ -74,6 +79,11 @@ async def warehouse_batches(
     endpoint: WarehouseEndpoint, conninfo: str, counts: RecordCounter, *, batch_size: int
 ) -> RecordBatches:
     """Rows through a server-side cursor: PostgreSQL sends `batch_size` rows at a time."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from destinations.worker.postgres import connect
+
     connection = await connect(conninfo, role="source")
     try:
         async with connection.cursor(name=CURSOR_NAME, row_factory=dict_row) as cursor:
@@ -126,14 +136,15 @@ async def url_batches(
                 line_number = 0
                 async for line in response.aiter_lines():
                     line_number += 1
-                    record = _parse_line(line, counts, f"{redact_url(url)} page {pages} line {line_number}")
-                    if record is None:
-                        continue
-                    batch.append(record)
-                    if len(batch) == batch_size:
-                        counts.read += len(batch)
-                        yield batch
-                        batch = []
+                    record = _parse_line(line)
+                    if isinstance(record, dict):
+                        batch.append(record)
+                        if len(batch) == batch_size:
+                            counts.read += len(batch)
+                            yield batch
+                            batch = []
+                    elif record is not None:
+                        counts.fail(1, f"{redact_url(url)} page {pages} line {line_number} {record}")
                 next_url, params = _next_page(
                     response,
                     pagination.next_link_header,
@@ -221,19 +232,19 @@ def _next_page(
     return None, {}
 
 
-def _parse_line(line: str, counts: RecordCounter, where: str) -> Record | None:
-    """One record, or None (blank lines skipped; malformed ones counted as failed)."""
-    if not line.strip():
-        return None
+def _parse_line(line: str) -> Record | str | None:
+    """One JSON line: its object, None for a blank line, or what is wrong with it (`is not JSON`).
+
+    The per-line work of every JSON-lines source, so it does nothing else for a good line (where a
+    line failed is worked out by the caller, only then). pydantic-core's parser reads a line about
+    three times faster than the standard library's; like `json.loads` it takes NaN and Infinity, big
+    integers, and the last of duplicate keys.
+    """
     try:
-        value: Any = json.loads(line)
+        value: Any = from_json(line)
     except ValueError:
-        counts.fail(1, f"{where} is not JSON")
-        return None
-    if not isinstance(value, dict):
-        counts.fail(1, f"{where} is not a JSON object")
-        return None
-    return value
+        return "is not JSON" if line.strip() else None
+    return value if isinstance(value, dict) else "is not a JSON object"
 
 
 # --------------------------------------------------------------------------------------------- file
@@ -251,19 +262,23 @@ async def file_batches(
             reader = csv.DictReader(stream)
             if reader.fieldnames is None:
                 return
-            rows = ({key: (value if value != "" else None) for key, value in row.items()} for row in reader)
+            for row in reader:
+                batch.append({key: (value if value != "" else None) for key, value in row.items()})
+                if len(batch) == batch_size:
+                    counts.read += len(batch)
+                    yield batch
+                    batch = []
         else:
-            rows = (
-                record
-                for number, line in enumerate(stream, start=1)
-                if (record := _parse_line(line, counts, f"{endpoint.path} line {number}")) is not None
-            )
-        for record in rows:
-            batch.append(record)
-            if len(batch) == batch_size:
-                counts.read += len(batch)
-                yield batch
-                batch = []
+            for number, line in enumerate(stream, start=1):
+                parsed = _parse_line(line)
+                if isinstance(parsed, dict):
+                    batch.append(parsed)
+                    if len(batch) == batch_size:
+                        counts.read += len(batch)
+                        yield batch
+                        batch = []
+                elif parsed is not None:
+                    counts.fail(1, f"{endpoint.path} line {number} {parsed}")
     if batch:
         counts.read += len(batch)
         yield batch
