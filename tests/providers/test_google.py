@@ -35,7 +35,7 @@ from tests.providers.oauth_fake import (
     TokenEndpoint,
     service_account_json,
 )
-from tests.providers.servers import FakeServer
+from tests.providers.servers import FakeServer, Response
 
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 CONFIG = {"operatingAccountId": "1234567890", "userListId": "987654321"}
@@ -478,3 +478,13 @@ def test_a_status_poll_refused_for_a_spent_quota_leaves_the_requests_unconfirmed
         "2 of 2 requests (2 members; req-1, req-2): asking Google for the status of request req-1 failed: "
         "Google rate limit reached"
     )
+
+
+def test_a_status_answer_that_is_not_json_leaves_the_requests_unconfirmed(http: HttpClientFactory) -> None:
+    with FakeServer(DataManager(status_answers=[Response(200, "<html>maintenance</html>")])) as server:
+        sync = context(server, http)
+        run(provider.export(sync, batches_of(people(2))))
+    assert (sync.counts.added, sync.counts.unconfirmed) == (0, 2)
+    assert sync.counts.unconfirmed_samples == [
+        "1 of 1 requests (2 members; req-1): Google's status of request req-1 is not JSON"
+    ]

@@ -482,6 +482,8 @@ async def confirm_requests(
         if budget > 0
         else "the run did not ask Google how it processed them (config.requestStatusWaitSeconds is 0)"
     )
+    if problem is None:
+        context.log("checking_requests", requests=len(outstanding), wait_seconds=budget)
     while outstanding and problem is None:
         still: list[SentRequest] = []
         for index, request in enumerate(outstanding):
@@ -496,10 +498,15 @@ async def confirm_requests(
                         f"Google answered HTTP {response.status_code} for the status of request "
                         f"{request.request_id}: {describe_google_error(response)}"
                     )
+                else:
+                    try:
+                        answer = response.json()
+                    except ValueError:
+                        problem = f"Google's status of request {request.request_id} is not JSON"
             if problem is not None:
                 still.extend(outstanding[index:])
                 break
-            outcome = processing_outcome(response.json())
+            outcome = processing_outcome(answer)
             if outcome.status == "PROCESSING":
                 still.append(request)
                 continue
