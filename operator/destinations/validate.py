@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import re
 import sys
@@ -346,18 +347,28 @@ def _nested_objects(
     model: type[ApiModel], data: Mapping[str, Any], prefix: str
 ) -> Iterator[tuple[type[ApiModel], Mapping[str, Any], str]]:
     """The objects inside `data` that `model` types as API objects: (their model, their data, path)."""
-    for name, info in model.model_fields.items():
-        key = info.alias or name
-        classes = _model_classes(info.annotation)
+    for key, child_model in _object_fields(model):
         value = data.get(key)
-        if len(classes) != 1 or value is None:
+        if value is None:
             continue
         if isinstance(value, Mapping):
-            yield classes[0], value, f"{prefix}.{key}"
+            yield child_model, value, f"{prefix}.{key}"
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, Mapping):
-                    yield classes[0], item, f"{prefix}.{key}[{index}]"
+                    yield child_model, item, f"{prefix}.{key}[{index}]"
+
+
+@functools.cache
+def _object_fields(model: type[ApiModel]) -> tuple[tuple[str, type[ApiModel]], ...]:
+    """The fields of `model` typed as one API object (or a list of them), as (key, model): computed
+    once per model, as the operator validates every job's spec at each of its decisions (issue 18)."""
+    found = []
+    for name, info in model.model_fields.items():
+        classes = _model_classes(info.annotation)
+        if len(classes) == 1:
+            found.append((info.alias or name, classes[0]))
+    return tuple(found)
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
@@ -501,8 +512,16 @@ def validate_job_spec(
     Covers the model (types, durations, schedule, endpoints), the provider/type pair, the provider's
     config schema (paths under `spec.config`) and same-namespace references.
     """
+    return parse_job_spec(spec, namespace, catalog)[1]
+
+
+def parse_job_spec(
+    spec: Any, namespace: str | None, catalog: Mapping[str, Provider] | None = None
+) -> tuple[DestinationJobSpec | None, list[Problem]]:
+    """`validate_job_spec`, and the parsed spec when it has no problem (the operator parses each
+    job's spec at every decision: validated and parsed in one pass, not two)."""
     if not isinstance(spec, Mapping):
-        return [
+        return None, [
             Problem(
                 "spec",
                 "is required: a mapping with provider, type, authorizationRef and config",
@@ -514,12 +533,15 @@ def validate_job_spec(
     provider, problems = _provider_problems(spec.get("provider"), catalog)
     if provider is not None:
         problems.extend(_capability_problems(provider, spec))
-    _, model_found = model_problems(DestinationJobSpec, spec, "spec")
+    parsed, model_found = model_problems(DestinationJobSpec, spec, "spec")
     # The provider checks said these in better words.
     if any(p.path == "spec.provider" for p in problems):
         model_found = [p for p in model_found if p.path != "spec.provider"]
     model_found = [p for p in model_found if p.path != "spec.config"]
-    return _unique(problems + model_found + _cross_namespace_problems(DestinationJobSpec, spec, namespace))
+    found = _unique(problems + model_found + _cross_namespace_problems(DestinationJobSpec, spec, namespace))
+    if found or not isinstance(parsed, DestinationJobSpec):
+        return None, found
+    return parsed, []
 
 
 def _capability_problems(provider: Provider, spec: Mapping[str, Any]) -> list[Problem]:

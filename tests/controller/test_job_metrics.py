@@ -113,6 +113,30 @@ def test_the_aggregate_counts_jobs_crossing_each_threshold() -> None:
     }
 
 
+def test_without_per_job_metrics_the_aggregate_reads_the_crossings_not_a_sample_per_job() -> None:
+    """At 10,000 jobs a scrape must not build (or parse the status of) a sample per job (issue 18)."""
+
+    def no_samples() -> list[JobSample]:
+        raise AssertionError("no sample per job is built without per-job metrics")
+
+    registry = CollectorRegistry()
+    crossed = ["maxRejectedPercent", "noSuccessFor", "maxRejectedPercent"]
+    registry.register(JobMetricsCollector(no_samples, list, per_job=False, crossed=lambda: crossed))
+    counts = {
+        sample.labels["threshold"]: sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+        if sample.name == "destinations_jobs_threshold_exceeded"
+    }
+    assert counts == {
+        "maxRejectedPercent": 2,
+        "minRecords": 0,
+        "maxRecordDrop": 0,
+        "maxRunDuration": 0,
+        "noSuccessFor": 1,
+    }
+
+
 def test_a_job_has_at_most_21_series_and_one_per_threshold_set() -> None:
     every_threshold = {
         "maxRejectedPercent": 1,

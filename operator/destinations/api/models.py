@@ -47,6 +47,25 @@ COLLECT_PROBLEMS = "collect_problems"
 """Validation context key: leave cross-field checks to the caller, who asks `rule_problems()`."""
 
 
+_NULL_KEYS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _null_keys(model: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    """The field names and aliases of `model`, and those of its typed maps; computed once per model
+    (every parse of every object asks: issue 18 measured it as the operator's largest cost per job)."""
+    found = _NULL_KEYS.get(model)
+    if found is None:
+        fields = model.model_fields
+        keys = frozenset(fields) | {field.alias for field in fields.values() if field.alias}
+        typed_maps = frozenset(
+            field.alias or name
+            for name, field in fields.items()
+            if typing.get_origin(field.annotation) is dict and typing.get_args(field.annotation)[1] is not Any
+        )
+        found = _NULL_KEYS[model] = (keys, typed_maps)
+    return found
+
+
 class ApiModel(BaseModel):
     """Base of every API type: camelCase in YAML, snake_case in Python, unknown fields refused."""
 
@@ -72,12 +91,7 @@ class ApiModel(BaseModel):
         """
         if not isinstance(data, dict):
             return data
-        keys = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-        typed_maps = {
-            field.alias or name
-            for name, field in cls.model_fields.items()
-            if typing.get_origin(field.annotation) is dict and typing.get_args(field.annotation)[1] is not Any
-        }
+        keys, typed_maps = _null_keys(cls)
         cleaned: dict[Any, Any] = {}
         for key, value in data.items():
             if value is None and key in keys:

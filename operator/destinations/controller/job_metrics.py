@@ -55,9 +55,17 @@ class JobSample:
     job: str
     provider: str
     type: str
-    status: DestinationJobStatus
+    read_status: Callable[[], DestinationJobStatus]
+    """The job's status, read only for the per-job families: a sleeping job keeps it as JSON text,
+    and parsing 10,000 of them at every scrape would cost a second of the operator's CPU."""
     thresholds: tuple[str, ...]
     """The `spec.alerts` thresholds set, spelled as in YAML."""
+    crossed: tuple[str, ...]
+    """The thresholds the job crosses now (`status.thresholdsExceeded`)."""
+
+    @property
+    def status(self) -> DestinationJobStatus:
+        return self.read_status()
 
 
 @dataclass(frozen=True)
@@ -68,28 +76,48 @@ class AuthorizationSample:
     health: str
 
 
-def job_sample(namespace: str, name: str, spec: Mapping[str, Any], status: DestinationJobStatus) -> JobSample:
-    """A sample from the job's raw spec (it may not validate: unknown values become "")."""
+def job_sample(
+    namespace: str,
+    name: str,
+    spec: Mapping[str, Any],
+    status: DestinationJobStatus | Callable[[], DestinationJobStatus],
+    crossed: Iterable[str] | None = None,
+) -> JobSample:
+    """A sample from the job's raw spec (it may not validate: unknown values become "").
+
+    `status` is the status or a function reading it; `crossed` the thresholds crossed now (read from
+    the status when not given).
+    """
     alerts = spec.get("alerts")
     thresholds = (
         tuple(name for name in THRESHOLDS if alerts.get(name) is not None)
         if isinstance(alerts, Mapping)
         else ()
     )
+    if isinstance(status, DestinationJobStatus):
+        model = status
+        read_status: Callable[[], DestinationJobStatus] = lambda: model  # noqa: E731
+    else:
+        read_status = status
+    if crossed is None:
+        crossed = (crossing.threshold for crossing in read_status().thresholds_exceeded)
     return JobSample(
         namespace=namespace,
         job=name,
         provider=_text(spec.get("provider")),
         type=_text(spec.get("type")),
-        status=status,
+        read_status=read_status,
         thresholds=thresholds,
+        crossed=tuple(crossed),
     )
 
 
 def samples_of(jobs: JobController) -> list[JobSample]:
     """Every job the controller runs (read from the metrics thread: a snapshot of the runners)."""
     return [
-        job_sample(runner.view.namespace, runner.view.name, runner.view.spec, runner.status)
+        job_sample(
+            runner.view.namespace, runner.view.name, runner.view.spec, runner.status_snapshot, runner.crossed
+        )
         for runner in list(jobs.runners.values())
     ]
 
@@ -113,13 +141,17 @@ class JobMetricsCollector(Collector):
         authorizations: Callable[[], Iterable[AuthorizationSample]],
         *,
         per_job: bool = True,
+        crossed: Callable[[], Iterable[str]] | None = None,
     ) -> None:
+        """`crossed` gives each threshold each job crosses now, for the aggregate family without a
+        sample per job (read from the jobs' samples when not given)."""
         self._jobs = jobs
         self._authorizations = authorizations
+        self._crossed = crossed
         self.per_job = per_job
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        samples = list(self._jobs())
+        samples = list(self._jobs()) if self.per_job or self._crossed is None else []
         if self.per_job:
             yield from self._job_families(samples)
         crossing = GaugeMetricFamily(
@@ -127,9 +159,10 @@ class JobMetricsCollector(Collector):
             "DestinationJobs crossing each spec.alerts threshold now",
             labels=["threshold"],
         )
-        counts = Counter(
-            crossing.threshold for sample in samples for crossing in sample.status.thresholds_exceeded
-        )
+        if self._crossed is not None:
+            counts = Counter(self._crossed())
+        else:
+            counts = Counter(threshold for sample in samples for threshold in sample.crossed)
         for threshold in THRESHOLDS:
             crossing.add_metric([threshold], counts.get(threshold, 0))
         yield crossing

@@ -21,7 +21,7 @@ import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,7 +34,6 @@ from destinations.controller.observing import (
     JobView,
     PodSummary,
     finished_pods,
-    job_status,
     job_view,
     observations_for_change,
     parse_spec,
@@ -81,6 +80,10 @@ _WRITE_RETRY_SECONDS = (1, 2, 5, 10, 30)
 _TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 #: Pauses before a step that raised is tried again: a transient cause heals, a bug does not spin.
 _FAILURE_RETRY_SECONDS = (5, 15, 60, 300)
+#: Pods first: the other writes wait until no pod creation started for this long (`pods_created`),
+POD_QUIET_SECONDS = 0.2
+#: but never longer than this.
+POD_FIRST_LIMIT_SECONDS = 10.0
 #: `status.reason`, Ready reason and Event reason of a job whose handling raised.
 OPERATOR_ERROR = "OperatorError"
 __all__ = ["ACTIVE_PHASES", "AuthorizationLookup", "JobController", "JobRunner"]
@@ -92,6 +95,19 @@ def utc_now() -> datetime:
 
 def _compact(status: Mapping[str, Any]) -> str:
     return json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dump(status: DestinationJobStatus) -> dict[str, Any]:
+    """The status as written to the API: JSON values, camelCase names, no nulls."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _parse_status(text: str) -> DestinationJobStatus:
+    """The persisted status; an unreadable one (edited by hand) starts afresh rather than crash."""
+    try:  # loads, then validate: twice as fast as model_validate_json with the models' `before` hooks
+        return DestinationJobStatus.model_validate(json.loads(text))
+    except ValueError:
+        return DestinationJobStatus()
 
 
 class KnownAuthorization(Protocol):
@@ -137,6 +153,12 @@ class JobController:
         self.queued: dict[JobKey, None] = {}
         #: Sync pods by job, as summaries: filled by the pod index before any runner starts.
         self.pods: dict[JobKey, dict[str, PodSummary]] = {}
+        #: Pods first (`pods_created`): creations in flight, and whether the other writes may go.
+        self._pod_creations = 0
+        self._pods_quiet = asyncio.Event()
+        self._pods_quiet.set()
+        self._quiet_handle: asyncio.TimerHandle | None = None
+        self._limit_handle: asyncio.TimerHandle | None = None
 
     @property
     def kube(self) -> KubeClient:
@@ -151,8 +173,8 @@ class JobController:
         reference = (body.get("spec") or {}).get("authorizationRef")
         authorization = reference.get("name") if isinstance(reference, Mapping) else None
         runner = self.runners.get((namespace, name))
-        if runner is not None and runner.status.phase is not None:
-            phase: Any = runner.status.phase.value  # fresher than the echo of our own write
+        if runner is not None and runner.phase is not None:
+            phase: Any = runner.phase  # fresher than the echo of our own write
         else:
             phase = (body.get("status") or {}).get("phase")
         self.usage.update(
@@ -184,7 +206,8 @@ class JobController:
             self.remember_job(body)
             runner = None
         if runner is None:
-            runner = JobRunner(self, view, job_status(body), dict(body.get("status") or {}))
+            # The status is parsed when the runner first needs it, not here (issue 18).
+            runner = JobRunner(self, view, None, dict(body.get("status") or {}))
             self.runners[key] = runner
             runner.start()
         else:
@@ -225,10 +248,60 @@ class JobController:
         idle = sum(1 for runner in runners if runner.idle)
         return idle, len(runners) - idle
 
+    def crossings(self) -> Iterator[str]:
+        """Each `spec.alerts` threshold each job crosses now (read from the metrics thread)."""
+        for runner in list(self.runners.values()):
+            yield from runner.crossed
+
     def phases(self) -> Iterable[str | None]:
         """The phase of every job, for the jobs-by-phase gauge (read from the metrics thread)."""
         for runner in list(self.runners.values()):
-            yield runner.status.phase.value if runner.status.phase is not None else None
+            yield runner.phase
+
+    # --- pods first --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def creating_pod(self) -> Iterator[None]:
+        """Around a pod creation (not its retry pauses): the other writes wait until pod creations
+        have paused for `POD_QUIET_SECONDS` (at most `POD_FIRST_LIMIT_SECONDS`)."""
+        loop = asyncio.get_running_loop()
+        self._pod_creations += 1
+        if self._pods_quiet.is_set():
+            self._pods_quiet.clear()
+            self._limit_handle = loop.call_later(POD_FIRST_LIMIT_SECONDS, self._open_to_writes)
+        try:
+            yield
+        finally:
+            self._pod_creations -= 1
+            if not self._pod_creations:
+                if self._quiet_handle is not None:
+                    self._quiet_handle.cancel()
+                self._quiet_handle = loop.call_later(POD_QUIET_SECONDS, self._open_to_writes, True)
+
+    def _open_to_writes(self, quiet: bool = False) -> None:
+        if quiet and self._pod_creations:
+            return  # a creation started meanwhile: its own end schedules the next look
+        for handle in (self._quiet_handle, self._limit_handle):
+            if handle is not None:
+                handle.cancel()
+        self._quiet_handle = self._limit_handle = None
+        self._pods_quiet.set()
+
+    async def pods_created(self) -> None:
+        """Wait until sync pods are no longer being created: pods first, then statuses, Events and
+        deletions.
+
+        When many jobs start at once (1,000 applied together, or due at the same minute), each
+        run's pod is what starts the work, and the operator's CPU and the API server's are what
+        bound how fast the pods come: a status write, its watch echo and an Event for every job
+        started, before the next job's pod, made 1,000 jobs reach their first pod at half the rate
+        of a bare kopf operator creating pods (issue 18). So the other writes wait until pod
+        creations pause (`POD_QUIET_SECONDS`), but never longer than `POD_FIRST_LIMIT_SECONDS`: a
+        status lags its job by seconds at most. The order within a job is unchanged (pod, then
+        status, then Events) and so is every write; a crash in between is recovered at restart: the
+        core decides the same run again, its pod's create meets 409 and the pod is adopted.
+        """
+        await self._pods_quiet.wait()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -274,14 +347,34 @@ class JobRunner:
     """One job's loop: wait for an observation or the wake-up time, decide, carry the decision out."""
 
     def __init__(
-        self, controller: JobController, view: JobView, status: DestinationJobStatus, written: dict[str, Any]
+        self,
+        controller: JobController,
+        view: JobView,
+        status: DestinationJobStatus | None,
+        written: Mapping[str, Any],
     ) -> None:
+        """`written` is the status as read from the object; `status` its model, or None to parse
+        `written` when it is first needed (after a restart most jobs only go back to sleep)."""
         self.controller = controller
         self.view = view
-        self.status = status
         self._written = _compact(written)
-        """The status as last written (or read), as JSON text: patches are computed against it. Text
-        takes half the memory of the nested dicts, and is read back only at a write (issue 18)."""
+        """The status as last written (or read), as JSON text: patches are computed against it, and
+        a sleeping job keeps only this (issue 18: a fifth of the pydantic model's memory)."""
+        self._model: DestinationJobStatus | None = None
+        """The status as a model, while the runner works, or while it differs from `_written`."""
+        self._unwritten = False
+        """`_model` holds something `_written` lacks (a write failed, or a failure is shown)."""
+        self.phase: str | None = None
+        """The status' phase, kept apart for the gauges and the usage index (no parse to read it)."""
+        self.crossed: tuple[str, ...] = ()
+        """The `spec.alerts` thresholds the status says are crossed now, for their gauge."""
+        self._current_pod: str | None = None
+        """The pod of the run in flight, as the status says."""
+        if status is not None:
+            self.status = status
+            self._unwritten = _compact(written) != _compact(_dump(status))
+        else:
+            self._note_facts(written)
         self._inbox: deque[Observation | dry_runs.DryRunEvent] = deque()
         self._wakeup = asyncio.Event()
         self._wake_at: datetime | None = None
@@ -302,6 +395,48 @@ class JobRunner:
         """Dry-run request values this runner started a pod for (never twice)."""
 
     @property
+    def status(self) -> DestinationJobStatus:
+        """The job's status, parsed from the last-written JSON text when the runner had let it go."""
+        if self._model is None:
+            self._model = _parse_status(self._written)
+            self._note_model_facts(self._model)  # an unreadable status reads as a fresh one
+        return self._model
+
+    @status.setter
+    def status(self, status: DestinationJobStatus) -> None:
+        self._model = status
+        self._unwritten = True
+        self._note_model_facts(status)
+
+    def _note_model_facts(self, status: DestinationJobStatus) -> None:
+        self.phase = status.phase.value if status.phase is not None else None
+        self.crossed = tuple(crossing.threshold for crossing in status.thresholds_exceeded)
+        self._current_pod = status.current_run.pod if status.current_run is not None else None
+
+    def status_snapshot(self) -> DestinationJobStatus:
+        """The status for another thread (metrics): parsed afresh if need be, never cached."""
+        model = self._model
+        return model if model is not None else _parse_status(self._written)
+
+    def _note_facts(self, written: Mapping[str, Any]) -> None:
+        phase = written.get("phase")
+        self.phase = phase if isinstance(phase, str) else None
+        crossed = written.get("thresholdsExceeded")
+        self.crossed = tuple(
+            str(crossing.get("threshold"))
+            for crossing in (crossed if isinstance(crossed, list) else ())
+            if isinstance(crossing, Mapping)
+        )
+        current = written.get("currentRun")
+        pod = current.get("pod") if isinstance(current, Mapping) else None
+        self._current_pod = pod if isinstance(pod, str) else None
+
+    def _let_go_of_the_model(self) -> None:
+        """While idle, keep only the written text (the model is parsed again at the next step)."""
+        if self.idle and not self._unwritten and not self._inbox:
+            self._model = None
+
+    @property
     def key(self) -> JobKey:
         return (self.view.namespace, self.view.name)
 
@@ -311,10 +446,16 @@ class JobRunner:
 
     def start(self) -> None:
         self.push(JobObserved(created_by=self.view.created_by))
+        self._task = asyncio.create_task(self._run(), name=f"job {self.label}")
+
+    def _observe_start(self) -> None:
+        """What the job as read says, beyond its being there: pushed by the task, not by `start`, so
+        a restarted operator parses each status just before deciding and lets go of it right after,
+        not 10,000 statuses at once before the first decision (issue 18). A change seen meanwhile
+        may be pushed twice; the core takes a repeated observation as a no-op."""
         for observation in observations_for_change(self.view, self.status):
             self.push(observation)
         self._ask_for_dry_run()
-        self._task = asyncio.create_task(self._run(), name=f"job {self.label}")
 
     async def stop(self, *, job_deleted: bool) -> None:
         """Stop the loop; when the job was deleted, its run in flight goes with it (no run left behind)."""
@@ -325,22 +466,29 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         self.controller.slots.update(self.key, False)
-        current = self.status.current_run
+        current = self._current_pod
         if job_deleted and current is not None:
             try:
-                await self.controller.kube.delete_pod(self.view.namespace, current.pod)
+                await self.controller.kube.delete_pod(self.view.namespace, current)
             except KubeError as error:
-                logger.warning("%s: could not delete pod %s: %s", self.label, current.pod, error)
+                logger.warning("%s: could not delete pod %s: %s", self.label, current, error)
 
     def push(self, observation: Observation | dry_runs.DryRunEvent) -> None:
         self._inbox.append(observation)
         self._wakeup.set()
 
     def observe_job(self, view: JobView) -> None:
-        self.view = view
+        previous, self.view = self.view, view
+        if (view.generation, view.requested_at, view.dry_run_requested_at) == (
+            previous.generation,
+            previous.requested_at,
+            previous.dry_run_requested_at,
+        ):
+            return  # nothing the status answers changed (the echo of our own write, most often)
         for observation in observations_for_change(view, self.status):
             self.push(observation)
         self._ask_for_dry_run()
+        self._let_go_of_the_model()  # most events are echoes of our own writes: nothing to do
 
     def _ask_for_dry_run(self) -> None:
         request = dry_runs.requested(self.view.dry_run_requested_at, self.status)
@@ -359,8 +507,8 @@ class JobRunner:
             return
         answered = self.status.last_dry_run
         if answered is None or answered.requested_at != event.value:
-            self.status.last_dry_run = dry_runs.last_dry_run(event, self.controller.clock())
-            result = self.status.last_dry_run
+            result = dry_runs.last_dry_run(event, self.controller.clock())
+            self.status = self.status.model_copy(update={"last_dry_run": result})
             logger.info("%s: dry run %r %s: %s", self.label, event.value, result.result.value, result.message)
             await self._write_status()
         if event.pod_name:
@@ -402,14 +550,18 @@ class JobRunner:
             self.push(dry_runs.failed(value, f"the dry run's pod could not be made: {error}"))
 
     def observe_pod(self, pod: PodSummary, *, gone: bool) -> None:
+        if pod.name != self._current_pod:
+            return  # only the run in flight's pod has news for the lifecycle
         observation = run_observation(self.status, pod, pod_name=pod.name, gone=gone)
         if observation is not None:
             self.push(observation)
+        self._let_go_of_the_model()
 
     # --- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
         try:
+            self._observe_start()
             await self._adopt_or_report()
             while not self._stopped:
                 while self._inbox and not self._stopped:
@@ -519,6 +671,7 @@ class JobRunner:
         if timeout is not None:
             handle = asyncio.get_running_loop().call_later(timeout, self._on_timer)
         self.idle = True
+        self._let_go_of_the_model()
         try:
             await self._wakeup.wait()
         finally:
@@ -594,7 +747,9 @@ class JobRunner:
             pause_reason=redact_credentials(self.view.pause_reason) if self.view.pause_reason else None,
         )
         # Claim or free the run slot before any await: capacity is counted from in-memory state.
+        unwritten = self._unwritten or decision.status_changed
         self.status = decision.status
+        self._unwritten = unwritten  # an unchanged status is still the one written
         controller.slots.update(self.key, decision.status.current_run is not None)
         controller._note_queued(self.key, decision.status.reason == Reason.QUEUED_FOR_CAPACITY)
         if before.phase != decision.status.phase and decision.status.phase is not None:
@@ -615,6 +770,7 @@ class JobRunner:
         for action in decision.actions:
             if isinstance(action, CreatePod):
                 await self._create_pod(action, spec)
+        await self.controller.pods_created()
         if decision.status_changed or self._failure_shown:
             self._failure_shown = False
             await self._write_status()
@@ -690,19 +846,27 @@ class JobRunner:
                 await asyncio.sleep(delay)
             if self._stopped:
                 return
-            try:
-                await controller.kube.create_pod(namespace, pod)
+            with controller.creating_pod():
+                failed = await self._create_or_adopt(action, pod)
+            if failed is None:
                 return
-            except KubeError as error:
-                last_error = error
-                if error.status == 409:
-                    if await self._adopt_existing_pod(action):
-                        return
-                    continue  # a conflict but no pod: create it again
-                if error.status not in _TRANSIENT_STATUSES:
-                    break
-                logger.warning("%s: pod %s not created yet: %s", self.label, action.pod_name, error)
+            last_error = failed
+            if failed.status == 409:
+                continue  # a conflict but no pod: create it again
+            if failed.status not in _TRANSIENT_STATUSES:
+                break
+            logger.warning("%s: pod %s not created yet: %s", self.label, action.pod_name, failed)
         self.push(RunLost(action.run, f"the sync pod could not be created: {last_error}"))
+
+    async def _create_or_adopt(self, action: CreatePod, pod: dict[str, Any]) -> KubeError | None:
+        """Create the pod; on 409 adopt the existing one. None when done, else the error."""
+        try:
+            await self.controller.kube.create_pod(self.view.namespace, pod)
+        except KubeError as error:
+            if error.status == 409 and await self._adopt_existing_pod(action):
+                return None
+            return error
+        return None
 
     def _render_pod(
         self, action: CreatePod, spec: Any, parsed: Any, *, dry_run_requested_at: str | None = None
@@ -751,12 +915,13 @@ class JobRunner:
 
         `status` defaults to the runner's own; `_show_failure` passes a copy carrying the failure.
         """
-        wanted = (status or self.status).model_dump(mode="json", by_alias=True, exclude_none=True)
+        wanted = _dump(status or self.status)
         for attempt, delay in enumerate((0, *_WRITE_RETRY_SECONDS)):
             if delay:
                 await asyncio.sleep(delay)
             patch = merge_patch(json.loads(self._written), wanted)
             if not patch:
+                self._unwritten = status is not None
                 return
             try:
                 await self.controller.kube.patch_status(PLURAL, self.view.namespace, self.view.name, patch)
@@ -767,6 +932,7 @@ class JobRunner:
                 logger.warning("%s: status not written (attempt %d): %s", self.label, attempt + 1, error)
                 continue
             self._written = _compact(wanted)
+            self._unwritten = status is not None  # a shown failure is not the runner's own status
             return
 
     def _count_finished_run(self, before: DestinationJobStatus, spec: Any) -> None:

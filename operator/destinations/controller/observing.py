@@ -30,7 +30,7 @@ from destinations.lifecycle import (
     SpecChanged,
     parse_time,
 )
-from destinations.validate import validate_job_authorization, validate_job_spec
+from destinations.validate import parse_job_spec, validate_job_authorization
 
 CREATED_BY_ANNOTATION = "destinations.dev/created-by"
 REQUESTED_AT_ANNOTATION = "destinations.dev/requested-at"
@@ -131,13 +131,12 @@ class ParsedSpec:
 def parse_spec(
     view: JobView, authorization_spec: Mapping[str, Any] | None, *, default_purge_after: timedelta | None
 ) -> ParsedSpec:
-    """Validate the spec as the admission webhook would (DESIGN.md §6), then parse it."""
-    problems = validate_job_spec(view.spec, view.namespace)
+    """Validate the spec as the admission webhook would (DESIGN.md §6), and parse it (one pass)."""
+    spec, problems = parse_job_spec(view.spec, view.namespace)
     if not problems and authorization_spec is not None:
         problems = validate_job_authorization(view.spec, authorization_spec)
-    if problems:
-        return ParsedSpec(None, "; ".join(str(problem) for problem in problems))
-    spec = DestinationJobSpec.model_validate(dict(view.spec))
+    if problems or spec is None:
+        return ParsedSpec(None, "; ".join(str(problem) for problem in problems) or "the spec does not parse")
     if view.spec.get("purgeAfter") is None:  # the operator's --purge-after is the default (null: absent)
         spec = spec.model_copy(update={"purge_after": default_purge_after})
     return ParsedSpec(spec, None)

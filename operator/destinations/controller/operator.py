@@ -48,6 +48,7 @@ class Operator:
                 lambda: samples_of(self.jobs),
                 lambda: authorization_samples_of(self.authorizations),
                 per_job=settings.per_job_metrics,
+                crossed=self.jobs.crossings,
             )
         )
         self.metrics_port: int | None = None
