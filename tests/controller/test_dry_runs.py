@@ -72,7 +72,14 @@ def test_a_running_dry_run_is_not_finished_and_an_ended_one_becomes_last_dry_run
         "result": "succeeded",
         "finishedAt": "2026-05-02T09:00:05Z",
         "records": {"read": 3, "added": 1, "updated": 2, "removed": 0, "skipped": 0},
-        "samples": {"added": ["c@example.com"], "updated": [], "removed": [], "skipped": [], "sent": []},
+        "samples": {
+            "added": ["c@example.com"],
+            "updated": [],
+            "removed": [],
+            "skipped": [],
+            "rejected": [],
+            "sent": [],
+        },
         "message": "dry run: read 3; would add 1, update 2, remove 0, skip 0",
     }
 

@@ -115,3 +115,62 @@ def test_a_revoked_refresh_token_makes_the_authorization_unhealthy_saying_to_rea
     assert "invalid_grant" in message
     assert "Re-authorize: authorize the connected app again" in message
     assert REFRESH_TOKEN not in message and CLIENT_SECRET not in message
+
+
+def test_a_dry_run_on_a_rotating_org_hands_its_rotated_token_back_and_the_next_run_still_works(
+    cluster: OperatorCluster, org: tuple[Org, FakeServer]
+) -> None:
+    """Salesforce insert dry runs look records up (a token refresh and REST queries, nothing else); the
+    refresh rotates the token, and the operator stores it from the dry run's report as from a run's."""
+    fake, server = org
+    fake.tokens.rotate = True
+    namespace = "dry-rotation"
+    salesforce_setup(cluster, namespace, server)
+    manifest = cluster.job_manifest(
+        namespace,
+        provider="salesforce",
+        mode="insert",
+        authorizationRef={"name": "salesforce"},
+        config={"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}},
+        schedule={"every": "1h"},
+    )
+    cluster.create(JOBS.format(namespace=namespace), manifest)
+    first = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("result"), "the first run")
+    assert first["lastRun"]["result"] == "succeeded", first
+    wait_until(
+        lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2"
+    )
+    cluster.provider.records[namespace] = [
+        {"email": address} for address in ("user0@example.com", "new0@example.com", "User1@example.com")
+    ]
+    before = len(server.requests)
+
+    cluster.patch_job(
+        namespace, {"metadata": {"annotations": {"destinations.dev/dry-run-requested-at": "preview-1"}}}
+    )
+    done = cluster.wait_for(
+        namespace, lambda s: (s.get("lastDryRun") or {}).get("requestedAt") == "preview-1", "the dry run"
+    )
+
+    dry = done["lastDryRun"]
+    assert dry["result"] == "succeeded", dry
+    assert dry["records"] == {"read": 3, "added": 1, "skipped": 2}
+    assert (dry["samples"]["added"], dry["samples"]["skipped"]) == (
+        ["new0@example.com"],
+        ["user0@example.com", "User1@example.com"],
+    )
+    wait_until(
+        lambda: stored_refresh_token(cluster, namespace) == "rotated-3", timeout=20, message="rotated-3"
+    )
+    reached = [(request.method, request.path) for request in server.requests[before:]]
+    assert reached == [("POST", TOKEN_PATH), ("GET", "/services/data/v62.0/query")]  # no write
+    assert sorted(fake.contacts) == ["user0@example.com", "user1@example.com", "user2@example.com"]
+
+    cluster.run_now(namespace)
+    second = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("number") == 2, "run 2")
+    assert second["lastRun"]["result"] == "succeeded", second
+    assert (second["lastRun"]["records"]["added"], second["lastRun"]["records"]["skipped"]) == (1, 2)
+    assert fake.tokens.refused == []
+    wait_until(
+        lambda: stored_refresh_token(cluster, namespace) == "rotated-4", timeout=20, message="rotated-4"
+    )

@@ -567,3 +567,83 @@ def test_lookup_batches_count_each_key_percent_encoded_against_the_limit() -> No
 def test_an_external_id_too_long_for_any_lookup_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="an external ID of 40 characters does not fit"):
         list(soql_in_batches("IN (", ["x" * 40], "q=", 30))
+
+
+# ------------------------------------------------------------------------- dry runs (foresee)
+# A dry run of an insert or update job runs the run's lookups (REST query) and nothing else, and says
+# record by record what the run would do; then the run itself does exactly that.
+
+
+async def foreseen(batches: Any) -> list[tuple[str | None, str]]:
+    return [(item.record.get("email"), item.outcome) async for batch in batches for item in batch]
+
+
+def test_an_insert_dry_run_only_looks_up_and_foresees_what_the_run_then_does(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.external_id_unique = False
+    fake.contacts["p1@example.com"] = {"Id": "0031", "Email": "P1@Example.com", "FirstName": "Kept"}
+    fake.contacts["p3@example.com"] = {"Id": "0033", "Email": "p3@example.com", "FirstName": "A"}
+    fake.duplicates.append({"Id": "0039", "Email": "p3@example.com", "FirstName": "B"})
+    source = [*people(4), {"email": "P0@example.com", "first_name": "Again"}, {"first_name": "No email"}]
+    before = {key: dict(value) for key, value in fake.contacts.items()}
+
+    preview = run(foreseen(provider.foresee(context(server, http, mode=SyncMode.INSERT), batches_of(source))))
+
+    assert preview == [
+        (None, "skipped"),  # no external ID: known with its batch, the others after their lookup
+        ("p0@example.com", "added"),
+        ("p1@example.com", "skipped"),
+        ("p2@example.com", "added"),
+        ("p3@example.com", "skipped"),
+        ("P0@example.com", "skipped"),  # the run would create p0 first, then find it
+    ]
+    assert calls(server) == [("GET", QUERY)]
+    assert fake.contacts == before and len(fake.duplicates) == 1
+    sync = context(server, http, mode=SyncMode.INSERT)
+    run(provider.export(sync, batches_of(source)))
+    assert (sync.counts.added, sync.counts.skipped, sync.counts.invalid) == (2, 3, 1)
+
+
+def test_an_update_dry_run_foresees_updates_skips_and_the_refusal_of_a_shared_id(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    fake.external_id_unique = False
+    fake.contacts["p0@example.com"] = {"Id": "0030", "Email": "p0@example.com", "FirstName": "Old"}
+    fake.contacts["p2@example.com"] = {"Id": "0032", "Email": "P2@EXAMPLE.com", "FirstName": "Old"}
+    fake.contacts["p3@example.com"] = {"Id": "0033", "Email": "p3@example.com", "FirstName": "A"}
+    fake.duplicates.append({"Id": "0039", "Email": "p3@example.com", "FirstName": "B"})
+
+    preview = run(
+        foreseen(provider.foresee(context(server, http, mode=SyncMode.UPDATE), batches_of(people(5))))
+    )
+
+    assert preview == [
+        ("p0@example.com", "updated"),
+        ("p1@example.com", "skipped"),
+        ("p2@example.com", "updated"),
+        ("p3@example.com", "rejected"),
+        ("p4@example.com", "skipped"),
+    ]
+    assert calls(server) == [("GET", QUERY)]
+    assert fake.contacts["p0@example.com"]["FirstName"] == "Old"
+    sync = context(server, http, mode=SyncMode.UPDATE)
+    run(provider.export(sync, batches_of(people(5))))
+    assert (sync.counts.updated, sync.counts.skipped, sync.counts.omitted) == (2, 2, 1)
+    assert list(sync.counts.rejected) == ["p3@example.com"]
+
+
+def test_an_insert_dry_run_looks_up_200_at_a_time_and_skips_a_repeat_in_a_later_lookup(
+    org: tuple[Org, FakeServer], http: HttpClientFactory
+) -> None:
+    fake, server = org
+    source = [*people(449), {"email": "p5@example.com", "first_name": "Again"}]
+
+    preview = run(foreseen(provider.foresee(context(server, http, mode=SyncMode.INSERT), batches_of(source))))
+
+    assert [outcome for _, outcome in preview].count("added") == 449
+    assert preview[-1] == ("p5@example.com", "skipped")  # its first was in the first lookup's 200
+    assert calls(server) == [("GET", QUERY)] * 3
+    assert fake.contacts == {}

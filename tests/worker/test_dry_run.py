@@ -14,6 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from destinations.providers.rotation import SealError, fingerprint, unseal
+from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
+from tests.providers.salesforce_fake import TOKEN_PATH
 from tests.providers.salesforce_fake import Org as SalesforceOrg
 from tests.providers.servers import FakeServer
 from tests.providers.test_mailchimp import API_KEY
@@ -54,9 +57,18 @@ def bookkeeping(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def dry_run(pod: WorkerPod, spec: dict[str, Any], *, endpoint: str, run: int) -> Finished:
-    request = json.loads(pod.request(spec, method="apiKey", endpoint=endpoint, run=run))
+def dry_run(
+    pod: WorkerPod,
+    spec: dict[str, Any],
+    *,
+    endpoint: str | None,
+    run: int,
+    method: str = "apiKey",
+    requested_at: str = "preview",
+) -> Finished:
+    request = json.loads(pod.request(spec, method=method, endpoint=endpoint, run=run))
     request["dryRun"] = True
+    request["dryRunRequestedAt"] = requested_at
     for key, value in pod.credentials.items():
         (pod.root / "credentials" / key).write_text(value)
     process = subprocess.run(
@@ -151,29 +163,117 @@ def test_a_dry_run_of_an_upsert_job_counts_what_would_be_sent(pod: WorkerPod) ->
     [
         (
             "insert",
-            "salesforce creates those it does not have and leaves the ones it has untouched, counted "
+            "mailchimp creates those it does not have and leaves the ones it has untouched, counted "
             "skipped; a dry run does not ask it which are which",
         ),
         (
             "update",
-            "salesforce updates those it has and creates none, counting the others skipped; a dry run "
+            "mailchimp updates those it has and creates none, counting the others skipped; a dry run "
             "does not ask it which are which",
         ),
     ],
 )
-def test_a_dry_run_of_a_salesforce_insert_or_update_job_says_what_the_mode_does_without_asking(
+def test_a_dry_run_of_a_mailchimp_insert_or_update_job_says_what_the_mode_does_without_asking(
     pod: WorkerPod, mode: str, effect: str
 ) -> None:
     lines = [{"email": "a@example.com"}, {"email": "b@example.com"}, {"first_name": "No Address"}]
     (pod.source_dir / "people.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    config = {"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}}
-    spec = job("salesforce", "export", config, source=file_endpoint("people.jsonl"), mode=mode)
-    org = SalesforceOrg()
-    org.contacts["a@example.com"] = {"Id": "003A", "Email": "a@example.com"}
-    with FakeServer(org) as server:
-        preview = dry_run(pod, spec, endpoint=server.url, run=1)
-        assert server.requests == []  # not even a token
+    pod.credentials = {"apiKey": API_KEY}
+    spec = job("mailchimp", "export", {"listId": "abc123"}, source=file_endpoint("people.jsonl"), mode=mode)
+    with FakeServer(MailchimpAudience()) as server:
+        preview = dry_run(pod, spec, endpoint=f"{server.url}/3.0", run=1)
+        assert server.requests == []  # Mailchimp declares no dry-run lookup
     assert preview.exit_code == 0, preview.report
     assert preview.report["preview"]["records"] == {"read": 3, "sent": 2, "skipped": 1}
     assert preview.report["message"] == f"dry run: read 3; would send 2 in mode {mode} ({effect}), skip 1"
+
+
+# Salesforce insert and update: the dry run runs the run's read-only lookup (REST query) with the run's
+# OAuth2 credentials, and nothing else reaches the org; a refresh token rotated on the way comes back
+# sealed to the dry-run request (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm).
+
+SALESFORCE = {"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}}
+QUERY = "/services/data/v62.0/query"
+
+
+def salesforce_dry_run(
+    pod: WorkerPod, spec: dict[str, Any], org: SalesforceOrg
+) -> tuple[Finished, list[str]]:
+    """The dry run against `org` with rotation on, and the requests that reached the org."""
+    org.tokens.rotate = True
+    with FakeServer(org) as server:
+        org.tokens.instance_url = server.url
+        pod.credentials = {
+            "refreshToken": REFRESH_TOKEN,
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "tokenUrl": f"{server.url}{TOKEN_PATH}",
+        }
+        preview = dry_run(pod, spec, method="oauth2", endpoint=None, run=3, requested_at="preview-7")
+    return preview, [f"{request.method} {request.path}" for request in server.requests]
+
+
+def write_people(pod: WorkerPod, lines: list[dict[str, Any]]) -> None:
+    (pod.source_dir / "people.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_a_salesforce_insert_dry_run_counts_what_the_org_lacks_with_only_a_token_and_lookups(
+    pod: WorkerPod,
+) -> None:
+    lines = [{"email": f"n{i:02}@example.com"} for i in range(12)]
+    lines += [{"email": "a@example.com"}, {"email": "N00@example.com"}, {"first_name": "No Address"}]
+    write_people(pod, lines)
+    org = SalesforceOrg()
+    org.contacts["a@example.com"] = {"Id": "003A", "Email": "a@example.com"}
+    spec = job("salesforce", "export", SALESFORCE, source=file_endpoint("people.jsonl"), mode="insert")
+
+    preview, requests = salesforce_dry_run(pod, spec, org)
+
+    assert preview.exit_code == 0, preview.report
+    assert requests == [f"POST {TOKEN_PATH}", f"GET {QUERY}"]  # no write of any kind
     assert org.contacts == {"a@example.com": {"Id": "003A", "Email": "a@example.com"}}
+    assert preview.report["preview"]["records"] == {"read": 15, "added": 12, "skipped": 3}
+    assert preview.report["preview"]["samples"]["added"] == [f"n{i:02}@example.com" for i in range(10)]
+    assert preview.report["preview"]["samples"]["skipped"] == ["a@example.com", "N00@example.com"]
+    assert preview.report["message"] == (
+        "dry run: read 15; would add 12, skip 3 (mode insert skips records salesforce has already, "
+        "repeats and records without an identity)"
+    )
+    # The lookup's refresh rotated the token: handed back sealed to this dry-run request only.
+    assert "rotated-1" not in preview.termination_log
+    sealed = preview.report["rotatedCredentials"]
+    assert unseal(sealed, client_secret=CLIENT_SECRET, run_id="team/job-1#dry-run=preview-7") == (
+        {"refreshToken": "rotated-1"},
+        fingerprint(REFRESH_TOKEN),
+    )
+    with pytest.raises(SealError):
+        unseal(sealed, client_secret=CLIENT_SECRET, run_id="team/job-1#3")  # not the next run's
+
+
+def test_a_salesforce_update_dry_run_counts_known_unknown_and_shared_ids(pod: WorkerPod) -> None:
+    write_people(
+        pod,
+        [{"email": "a@example.com"}, {"email": "b@example.com"}, {"email": "c@example.com"}, {"name": "x"}],
+    )
+    org = SalesforceOrg(external_id_unique=False)
+    org.contacts["a@example.com"] = {"Id": "003A", "Email": "a@example.com"}
+    org.contacts["c@example.com"] = {"Id": "003C", "Email": "c@example.com"}
+    org.duplicates.append({"Id": "003D", "Email": "C@example.com"})
+    spec = job("salesforce", "export", SALESFORCE, source=file_endpoint("people.jsonl"), mode="update")
+
+    preview, requests = salesforce_dry_run(pod, spec, org)
+
+    assert preview.exit_code == 0, preview.report
+    assert requests == [f"POST {TOKEN_PATH}", f"GET {QUERY}"]
+    assert preview.report["preview"]["records"] == {"read": 4, "updated": 1, "skipped": 2, "rejected": 1}
+    samples = preview.report["preview"]["samples"]
+    assert (samples["updated"], samples["skipped"], samples["rejected"]) == (
+        ["a@example.com"],
+        ["b@example.com"],
+        ["c@example.com"],
+    )
+    assert preview.report["message"] == (
+        "dry run: read 4; would update 1, skip 2, reject 1 (mode update skips records salesforce does "
+        "not have and records without an identity, and refuses an identity several salesforce records "
+        "share)"
+    )

@@ -1031,16 +1031,23 @@ class DryRunRecords(StatusModel):
 
     read: int = 0
     added: int | None = None
-    """Mirror mode: records none of whose identities the last successful run sent (new members)."""
+    """Mirror mode: records none of whose identities the last successful run sent (new members). Insert
+    mode, where the provider can be asked (Salesforce): records the provider has none of."""
     updated: int | None = None
-    """Mirror mode: records the last successful run sent already."""
+    """Mirror mode: records the last successful run sent already. Update mode, where the provider can
+    be asked: records the provider has."""
     removed: int | None = None
     """Mirror mode: members of the last successful run this run would remove."""
     skipped: int = 0
-    """Records with no identity the provider could match (no email, no identifier): never sent."""
+    """Records with no identity the provider could match (no email, no identifier): never sent. Insert
+    mode also skips records the provider has (and repeats of one it would create), update mode records
+    it does not have."""
+    rejected: int | None = None
+    """Update mode, where the provider can be asked: records the run would refuse (an external ID
+    several of the provider's records share)."""
     sent: int | None = None
-    """Modes other than mirror: records that would be sent; only the provider knows which it adds and
-    which it updates (or, in insert and update mode, skips)."""
+    """Modes the provider cannot be asked about (upsert; insert and update where the provider is not
+    asked): records that would be sent; only the provider knows which it adds and which it updates."""
 
 
 class DryRunSamples(StatusModel):
@@ -1050,6 +1057,7 @@ class DryRunSamples(StatusModel):
     updated: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
     removed: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
     skipped: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
+    rejected: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
     sent: list[str] = Field(default=[], max_length=MAX_DRY_RUN_SAMPLES)
 
 

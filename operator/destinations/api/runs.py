@@ -65,8 +65,26 @@ class RunRequest(StatusModel):
     """The job's `destinations.dev/confirm-removal` annotation: a run whose mass removal the user
     confirmed (mirror mode)."""
     dry_run: bool = False
-    """Compute what the run would do (`RunReport.preview`) and write nothing: no provider call, no
-    bookkeeping change."""
+    """Compute what the run would do (`RunReport.preview`) and write nothing to the provider or the
+    bookkeeping (a provider may still read, e.g. Salesforce's lookup in insert and update mode)."""
+    dry_run_requested_at: str | None = None
+    """A dry run's `destinations.dev/dry-run-requested-at` value: what its sealed rotated credentials
+    are bound to (`sealing_id`)."""
+
+    @property
+    def sealing_id(self) -> str:
+        """What `RunReport.rotated_credentials` is sealed to (destinations.providers.rotation): the run,
+        `namespace/name#run`, or for a dry run the request it answers (`dry_run_sealing_id`), so a
+        report opens only for the run or dry run that wrote it."""
+        if self.dry_run:
+            return dry_run_sealing_id(self.namespace, self.name, self.dry_run_requested_at or "")
+        return f"{self.namespace}/{self.name}#{self.run}"
+
+
+def dry_run_sealing_id(namespace: str, name: str, requested_at: str) -> str:
+    """`namespace/name#dry-run=<requested-at>`: a dry run's sealing id. Dry-run pods carry the number
+    of the job's next run, so they are bound to their request value instead, never to a run's id."""
+    return f"{namespace}/{name}#dry-run={requested_at}"
 
 
 class RunReport(StatusModel):

@@ -5,8 +5,14 @@ the job's image with `RunRequest.dry_run` (named from the job and a digest of th
 twice, or an operator restart, never starts two), labelled `destinations.dev/dry-run` instead of a run
 number: the lifecycle core never sees it, so the phase, backoff, counters, run numbers and history are
 untouched. When the pod ends, its report becomes `status.lastDryRun` (one status write, only that
-field) and the pod is deleted. The worker calls no provider and writes no bookkeeping
+field) and the pod is deleted. The worker writes nothing to the provider or the bookkeeping
 (destinations.worker.dry_run). A dry run may overlap a real run: it only reads.
+
+A provider's read-only lookup (Salesforce in insert and update mode) refreshes its OAuth2 token, and
+with refresh token rotation the refresh invalidates the Secret's refresh token. So, as for runs, the
+report's sealed `rotatedCredentials` are stored in the Authorization's Secret before the result is
+written (`AuthorizationLookup.store_rotated`); the seal is bound to the request value (`sealing_id`),
+since a dry-run pod carries the number of the job's next run.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from destinations.api.models import DestinationJobStatus, DryRunRecords, DryRunSamples, LastDryRun, RunResult
-from destinations.api.runs import RunReport
+from destinations.api.runs import RunReport, dry_run_sealing_id
 from destinations.controller.pods import DRY_RUN_ANNOTATION, DRY_RUN_LABEL, JOB_LABEL, read_pod_outcome
 from destinations.lifecycle import format_time
 
@@ -49,6 +55,11 @@ def dry_run_pod_name(job: str, value: str) -> str:
     digest = hashlib.sha256(value.encode()).hexdigest()[:8]
     suffix = f"-dry-run-{digest}"
     return job[: _POD_NAME_LIMIT - len(suffix)].rstrip("-.") + suffix
+
+
+def sealing_id(namespace: str, name: str, value: str) -> str:
+    """What the sealed credentials of the dry run answering `value` open with (RunRequest.sealing_id)."""
+    return dry_run_sealing_id(namespace, name, value)
 
 
 def requested(value: str | None, status: DestinationJobStatus) -> DryRunRequested | None:

@@ -507,6 +507,12 @@ class JobRunner:
             return
         answered = self.status.last_dry_run
         if answered is None or answered.requested_at != event.value:
+            sealed, authorizations = event.report.rotated_credentials, self.controller.authorizations
+            if sealed and authorizations is not None:
+                # Its lookup rotated the OAuth2 refresh token: stored as a run's is, before anything else.
+                sealing_id = dry_runs.sealing_id(self.view.namespace, self.view.name, event.value)
+                authorization = self.view.authorization_name or ""
+                await authorizations.store_rotated(self.view.namespace, authorization, sealing_id, sealed)
             result = dry_runs.last_dry_run(event, self.controller.clock())
             self.status = self.status.model_copy(update={"last_dry_run": result})
             logger.info("%s: dry run %r %s: %s", self.label, event.value, result.result.value, result.message)

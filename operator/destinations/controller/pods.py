@@ -96,6 +96,7 @@ def render_sync_pod(
         endpoint=authorization.endpoint,
         confirmed_removal_run=confirmed_removal_run,
         dry_run=dry_run_requested_at is not None,
+        dry_run_requested_at=dry_run_requested_at,
     )
     volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}]
     mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH_DIR}]

@@ -19,7 +19,7 @@ import abc
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -40,6 +40,16 @@ from destinations.providers.errors import ConfigurationError
 Record = dict[str, Any]
 """One record: field name → JSON-compatible value (datetimes and decimals are sent as strings)."""
 RecordBatches = AsyncIterator[list[Record]]
+Outcome = Literal["added", "updated", "skipped", "rejected"]
+"""What a run would do with a record, as a dry run counts it (the `DryRunRecords` field it adds to)."""
+
+
+@dataclass(frozen=True)
+class Foreseen:
+    """One record and what a run would do with it (`Provider.foresee`)."""
+
+    record: Record
+    outcome: Outcome
 
 
 class ProviderConfig(BaseModel):
@@ -277,6 +287,10 @@ class Provider(abc.ABC):
     """Why the provider lacks modes others have, with the provider's doc page; shown next to its modes
     in the catalog page (docs/providers.md)."""
 
+    dry_run_lookup_modes: ClassVar[tuple[SyncMode, ...]] = ()
+    """Export modes whose dry run asks the provider which records it has (`foresee`), because only the
+    provider knows which it would add, update or skip. The dry runs of other modes never call it."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "modes" in cls.__dict__:
@@ -314,6 +328,14 @@ class Provider(abc.ABC):
     async def remove(self, context: SyncContext, batches: RecordBatches) -> None:
         """Mirror mode: remove these members (they left the source since the last successful run)."""
         raise ConfigurationError(f"provider {self.key!r} cannot remove members; use mode upsert")
+
+    def foresee(self, context: SyncContext, batches: RecordBatches) -> AsyncIterator[list[Foreseen]]:
+        """A dry run in one of `dry_run_lookup_modes`: yield each batch's records with what a run in
+        `context.mode` would do with them, as far as the provider can tell beforehand. Reads only: no
+        request that changes anything at the provider. Records with no identity are `skipped`."""
+        raise ConfigurationError(
+            f"provider {self.key!r} cannot tell what a run in mode {context.mode.value} would do"
+        )
 
     def import_records(self, context: SyncContext) -> RecordBatches:
         """Yield the provider's records in batches, for the sink."""

@@ -62,11 +62,12 @@ sandbox or My Domain); `serviceAccount` (Google) holds a service-account key fil
   get a new grant. Token values never appear in logs, Events, status or termination messages.
 - **Rotated refresh tokens** (Salesforce with refresh token rotation: each refresh returns a new
   refresh token and invalidates the old one). The operator is the Secret's only writer: a rotation
-  during its credential check is written into the Secret at once; one during a run travels back in
-  the sync pod's termination message, sealed (Fernet, with a key derived from the Secret's own
-  `clientSecret` and bound to the run, so only a reader of the Secret can open it), and the operator
-  writes it into the Secret when it reads the run's result, only if the Secret still holds the token
-  it replaced (a person who re-authorized meanwhile wins). This is why the operator's ClusterRole may
+  during its credential check is written into the Secret at once; one during a run or a dry run (a
+  Salesforce insert or update dry run looks records up) travels back in the sync pod's termination
+  message, sealed (Fernet, with a key derived from the Secret's own `clientSecret` and bound to the run,
+  or to the dry-run request, so only a reader of the Secret can open it), and the operator writes it
+  into the Secret when it reads the result, only if the Secret still holds the token it replaced (a
+  person who re-authorized meanwhile wins). This is why the operator's ClusterRole may
   `patch` Secrets. A worker refused with `invalid_grant` reads the mounted Secret once more and retries
   with a newer token if the kubelet has already brought one; a run that refreshes within the minute
   the kubelet takes to update the volume fails once, and its retry mounts the new token. Keep

@@ -37,6 +37,11 @@
   the query and the create is refused `DUPLICATE_VALUE` when the field is Unique; without Unique,
   Salesforce would create a second record, so give insert jobs a Unique external-ID field. Cost: two
   API requests per 200 records (the query and the write), more when long IDs split the query.
+- Dry runs of insert and update jobs (`foresee`) run the same lookups, and nothing else: insert would
+  add the records whose external ID no record has (a repeat later in the source is skipped, as the run's
+  lookup would find the record it created) and skip the others; update would update those exactly one
+  record has, skip unknown ones and refuse (`rejected`) an ID several records share. What Salesforce
+  would refuse record by record (a required field, a bad email) only the write can tell.
 - Import: a SOQL query run as a Bulk API 2.0 query job (`POST /jobs/query`, poll, then
   `GET /jobs/query/{id}/results` paged by `Sforce-Locator` until it is `null`)
   (https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm).
@@ -56,6 +61,7 @@ import csv
 import dataclasses
 import io
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -71,6 +77,8 @@ from destinations.providers._records import dig, json_object, rebatch
 from destinations.providers.base import (
     CredentialCheck,
     Credentials,
+    Foreseen,
+    Outcome,
     Provider,
     ProviderConfig,
     Record,
@@ -335,6 +343,35 @@ def _fold(config: SalesforceExportConfig, value: Any) -> str:
     return text if config.external_id_case_sensitive else text.lower()
 
 
+class _CreatedKeys:
+    """External IDs an insert dry run foresaw created, in SQLite's private temporary database (on disk
+    in the pod's scratch directory, deleted when closed), so that memory stays bounded whatever the
+    source's size: a repeat later in the source would find the created record, and is skipped."""
+
+    def __init__(self) -> None:
+        self._database = sqlite3.connect("")
+        self._database.execute("CREATE TABLE created (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def among(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` (at most 200, under SQLite's 999 parameters) foreseen created already."""
+        marks = ",".join("?" * len(keys))
+        query = f"SELECT key FROM created WHERE key IN ({marks})"  # placeholders only: no value in the text
+        return {row[0] for row in self._database.execute(query, list(keys))}
+
+    def add(self, keys: Sequence[str]) -> None:
+        self._database.executemany("INSERT OR IGNORE INTO created VALUES (?)", [(key,) for key in keys])
+
+    def close(self) -> None:
+        self._database.close()
+
+
+def _update_outcome(records_with_the_id: int) -> Outcome:
+    """Update mode: one record has the external ID → updated; none → skipped; several → refused."""
+    if records_with_the_id == 0:
+        return "skipped"
+    return "updated" if records_with_the_id == 1 else "rejected"
+
+
 def _result_errors(result: Any) -> str:
     """A SaveResult's errors as `STATUS_CODE: message; …` (empty when it has none)."""
     errors = result.get("errors") if isinstance(result, dict) else None
@@ -366,6 +403,7 @@ class SalesforceProvider(Provider):
         SyncMode.INSERT,
         SyncMode.UPDATE,
     )
+    dry_run_lookup_modes: ClassVar[tuple[SyncMode, ...]] = (SyncMode.INSERT, SyncMode.UPDATE)
 
     # ------------------------------------------------------------------------------------- plumbing
 
@@ -489,6 +527,62 @@ class SalesforceProvider(Provider):
                     await self._create_new(client, api, config, chunk, existing, context, usage)
                 else:
                     await self._update_known(client, api, config, chunk, existing, context, usage)
+
+    async def foresee(self, context: SyncContext, batches: RecordBatches) -> AsyncIterator[list[Foreseen]]:
+        """A dry run of an insert or update job: the run's lookups (`GET /query`, one per 200 records)
+        and no other request; each record with what the run would do (module doc). Records with no
+        external ID are skipped."""
+        config = context.config
+        assert isinstance(config, SalesforceExportConfig)
+        source = self._external_id_source(config)
+        usage = ApiUsage(config.max_api_usage_percent)
+        created = _CreatedKeys() if context.mode == SyncMode.INSERT else None
+        try:
+            async with self._client(
+                context.http, context.credentials, usage, rotated=context.rotated
+            ) as client:
+                api = await self._api(client, context.credentials, config.api_version)
+                chunk: list[tuple[str, Record]] = []
+                async for batch in batches:
+                    without_id: list[Foreseen] = []
+                    for record in batch:
+                        value = record.get(source)
+                        if value is None or not str(value).strip():
+                            without_id.append(Foreseen(record, "skipped"))
+                            continue
+                        chunk.append((_fold(config, value), record))
+                        if len(chunk) == MAX_COLLECTION_RECORDS:
+                            yield await self._foresee_chunk(client, api, config, chunk, created, usage)
+                            chunk = []
+                    if without_id:
+                        yield without_id
+                if chunk:
+                    yield await self._foresee_chunk(client, api, config, chunk, created, usage)
+        finally:
+            if created is not None:
+                created.close()
+
+    async def _foresee_chunk(
+        self,
+        client: ProviderHttpClient,
+        api: str,
+        config: SalesforceExportConfig,
+        chunk: list[tuple[str, Record]],
+        created: _CreatedKeys | None,
+        usage: ApiUsage,
+    ) -> list[Foreseen]:
+        """One lookup for the chunk's external IDs; insert when `created` is given, else update."""
+        keys = list(dict.fromkeys(key for key, _ in chunk))
+        existing = await self._existing_ids(client, api, config, keys, usage)
+        if created is None:
+            return [Foreseen(record, _update_outcome(len(existing.get(key, [])))) for key, record in chunk]
+        taken = existing.keys() | created.among(keys)
+        foreseen: list[Foreseen] = []
+        for key, record in chunk:
+            foreseen.append(Foreseen(record, "skipped" if key in taken else "added"))
+            taken.add(key)  # a repeat would find the record the first one created
+        created.add([key for key in keys if key not in existing])
+        return foreseen
 
     async def _distinct_chunks(
         self,

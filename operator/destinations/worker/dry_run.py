@@ -1,23 +1,29 @@
 """A dry run: read the source, say what a run would do, write nothing.
 
 Requested with the annotation `destinations.dev/dry-run-requested-at`; the operator runs the job's
-pod with `RunRequest.dry_run` and shows the preview in `status.lastDryRun`. Nothing is sent to the
-provider (not even a credential check) and nothing is written to the bookkeeping: the comparison
-with mirror mode's membership happens in temporary tables of the worker's own session, which
-PostgreSQL drops when the session ends.
+pod with `RunRequest.dry_run` and shows the preview in `status.lastDryRun`. Nothing is written to the
+provider or the bookkeeping: the comparison with mirror mode's membership happens in temporary tables
+of the worker's own session, which PostgreSQL drops when the session ends. The provider is called only
+in its `dry_run_lookup_modes`, with reads (below); otherwise not even a credential check.
 
 - Mirror mode splits the records as the next run's bookkeeping will: `added` (none of the record's
   identities was sent by the last successful run), `updated` (one was), `removed` (members of the last
   successful run none of whose identities the source has now, exactly `Membership.removal`), and
   `skipped` (no identity the provider could match: never sent). It also says when the mass-removal
   guard would refuse the removals.
+- Insert and update mode where the provider declares them in `dry_run_lookup_modes` (Salesforce):
+  the provider runs the read-only lookups the run would (`Provider.foresee`) and says, record by
+  record, what the run would do: insert `added` (the provider has no such record) or `skipped` (it
+  has; or a repeat of one the run would create), update `updated` (one record has it), `skipped`
+  (none has) or `rejected` (several share it); records without an identity are `skipped`. The lookup
+  costs what it costs the run (Salesforce: one query per 200 records); a refresh token the provider
+  rotates on the way comes back sealed in the report and the operator stores it, as for runs.
 - Other modes: without bookkeeping only the provider knows who is new, so records are counted as
   `sent` (or `skipped` when they carry no identity for a provider that matches on identities), and
   the message says what the mode makes of them: upsert adds or updates, insert creates the members
   the provider lacks and leaves the others untouched (skipped), update changes the members it has and
-  adds nobody (the others skipped). Which records fall on which side only the provider can say; a dry
-  run does not ask it, because asking costs API requests and credentials (an OAuth2 refresh during a
-  dry run could rotate a refresh token the operator does not collect from dry runs).
+  adds nobody (the others skipped); a provider without lookups for the mode is not asked which are
+  which (Mailchimp).
 
 Samples are record keys only (the warehouse source's key columns, else the email), up to 10 each.
 """
@@ -25,7 +31,7 @@ Samples are record keys only (the warehouse source's key columns, else the email
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
@@ -40,7 +46,14 @@ from destinations.api.models import (
     SyncMode,
     WarehouseEndpoint,
 )
-from destinations.providers.base import Provider, Record, RecordBatches, default_record_key
+from destinations.providers.base import (
+    Foreseen,
+    Provider,
+    Record,
+    RecordBatches,
+    SyncContext,
+    default_record_key,
+)
 from destinations.providers.errors import ConfigurationError
 from destinations.worker.postgres import connect
 from destinations.worker.rejections import key_function
@@ -70,8 +83,11 @@ async def preview(
     conninfo: str | None,
     namespace: str,
     job: str,
+    lookup: SyncContext | None = None,
 ) -> tuple[DryRunPreview, str]:
-    """What a run of `spec` would do with `source`, and a one-line summary for the report's message."""
+    """What a run of `spec` would do with `source`, and a one-line summary for the report's message.
+    `lookup`: the context the provider's read-only lookup runs with, for a mode in its
+    `dry_run_lookup_modes` (the provider is called only then)."""
     warehouse = spec.source.warehouse if spec.source is not None else None
     key_of: KeyFunction = key_function(warehouse.key) if warehouse is not None else default_record_key
     identify = lambda record: provider.member_identities(config, record)  # noqa: E731
@@ -80,6 +96,9 @@ async def preview(
             raise ConfigurationError("mode mirror needs a warehouse source, which keeps the bookkeeping")
         result, guard = await _mirror(spec, warehouse, conninfo, source, key_of, identify, namespace, job)
         return result, _summary(spec, result) + guard
+    if lookup is not None:
+        result = await _foreseen(provider.foresee(lookup, source), key_of, spec.mode)
+        return result, _summary(spec, result)
     result = await _upsert(source, key_of, identify, matches=bool(provider.identity_fields(config)))
     return result, _summary(spec, result)
 
@@ -97,6 +116,20 @@ async def _upsert(
             else:
                 records.sent = (records.sent or 0) + 1
                 _sample(samples.sent, key_of(record))
+    return DryRunPreview(records=records, samples=samples)
+
+
+async def _foreseen(
+    foreseen: AsyncIterator[list[Foreseen]], key_of: KeyFunction, mode: SyncMode
+) -> DryRunPreview:
+    """Count and sample what the provider's lookup says of each record (keys only)."""
+    records = DryRunRecords(added=0) if mode == SyncMode.INSERT else DryRunRecords(updated=0, rejected=0)
+    samples = DryRunSamples()
+    async for batch in foreseen:
+        for item in batch:
+            records.read += 1
+            setattr(records, item.outcome, (getattr(records, item.outcome) or 0) + 1)
+            _sample(getattr(samples, item.outcome), key_of(item.record))
     return DryRunPreview(records=records, samples=samples)
 
 
@@ -220,6 +253,17 @@ def _summary(spec: DestinationJobSpec, result: DryRunPreview) -> str:
         return (
             f"dry run: read {counts.read}; would add {counts.added}, update {counts.updated}, "
             f"remove {counts.removed}, skip {counts.skipped}"
+        )
+    if counts.sent is None and spec.mode == SyncMode.INSERT:  # the provider was asked
+        return (
+            f"dry run: read {counts.read}; would add {counts.added}, skip {counts.skipped} (mode insert "
+            f"skips records {spec.provider} has already, repeats and records without an identity)"
+        )
+    if counts.sent is None and spec.mode == SyncMode.UPDATE:
+        return (
+            f"dry run: read {counts.read}; would update {counts.updated}, skip {counts.skipped}, reject "
+            f"{counts.rejected} (mode update skips records {spec.provider} does not have and records "
+            f"without an identity, and refuses an identity several {spec.provider} records share)"
         )
     effects = {
         SyncMode.INSERT: (

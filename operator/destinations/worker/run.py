@@ -81,7 +81,7 @@ def _seal(rotated: RotatedCredentials, mounts: Mounts, request: RunRequest, log:
             rotated.values,
             replaces=secret.get("refreshToken", ""),
             client_secret=secret.get("clientSecret", ""),
-            run_id=f"{request.namespace}/{request.name}#{request.run}",
+            run_id=request.sealing_id,
         )
     except SealError as error:
         log.error("rotated_credentials_lost", keys=sorted(rotated.values), message=str(error))
@@ -149,23 +149,8 @@ async def _run(
             f"{_validation_summary(error)}"
         ) from None
     if request.dry_run:
-        return await _dry_run(request, spec, provider, config, settings, log, counts)
-    try:
-        method = AuthMethod(request.auth_method)
-    except ValueError:
-        raise ConfigurationError(f"unknown authorization method {request.auth_method!r}") from None
-    credentials = settings.mounts.credentials(method, request.endpoint)
-    context = SyncContext(
-        job_type=spec.type,
-        config=config,
-        credentials=credentials,
-        mode=spec.mode,
-        http=settings.http,
-        counts=counts,
-        log=log,
-        run_id=f"{request.namespace}/{request.name}#{request.run}",
-        rotated=rotated,
-    )
+        return await _dry_run(request, spec, provider, config, settings, log, counts, rotated)
+    context = _sync_context(request, spec, config, settings, log, counts, rotated)
     log("started", provider=spec.provider, type=spec.type.value, mode=spec.mode.value)
     if spec.type == JobType.EXPORT:
         await _export(request, spec, provider, context, settings, log)
@@ -190,6 +175,33 @@ async def _run(
     return None
 
 
+def _sync_context(
+    request: RunRequest,
+    spec: DestinationJobSpec,
+    config: Any,
+    settings: RunSettings,
+    log: JsonLog,
+    counts: RecordCounter,
+    rotated: RotatedCredentials,
+) -> SyncContext:
+    """What the provider's code gets: the config, the mounted credentials, the run's counts."""
+    try:
+        method = AuthMethod(request.auth_method)
+    except ValueError:
+        raise ConfigurationError(f"unknown authorization method {request.auth_method!r}") from None
+    return SyncContext(
+        job_type=spec.type,
+        config=config,
+        credentials=settings.mounts.credentials(method, request.endpoint),
+        mode=spec.mode,
+        http=settings.http,
+        counts=counts,
+        log=log,
+        run_id=request.sealing_id,
+        rotated=rotated,
+    )
+
+
 async def _dry_run(
     request: RunRequest,
     spec: DestinationJobSpec,
@@ -198,9 +210,12 @@ async def _dry_run(
     settings: RunSettings,
     log: JsonLog,
     counts: RecordCounter,
+    rotated: RotatedCredentials,
 ) -> tuple[DryRunPreview, str]:
-    """Read the source and say what an export would do (destinations.worker.dry_run); never calls the
-    provider, never writes the bookkeeping."""
+    """Read the source and say what an export would do (destinations.worker.dry_run); never writes to
+    the provider or the bookkeeping. Only in the modes of `provider.dry_run_lookup_modes` does it ask
+    the provider, read-only, which records it has (with the run's credentials; a token the refresh
+    rotates is handed back sealed, as a run's)."""
     if spec.type != JobType.EXPORT or spec.source is None:
         raise ConfigurationError(f"dry runs apply to export jobs; this is an {spec.type.value} job")
     if spec.mode not in provider.modes:
@@ -225,8 +240,20 @@ async def _dry_run(
     )
     from destinations.worker.dry_run import preview as dry_run_preview
 
+    lookup = (
+        _sync_context(request, spec, config, settings, log, counts, rotated)
+        if spec.mode in provider.dry_run_lookup_modes
+        else None
+    )
     result, message = await dry_run_preview(
-        spec, provider, config, source, conninfo=conninfo, namespace=request.namespace, job=request.name
+        spec,
+        provider,
+        config,
+        source,
+        conninfo=conninfo,
+        namespace=request.namespace,
+        job=request.name,
+        lookup=lookup,
     )
     log("dry_run_finished", **result.records.model_dump(exclude_none=True))
     return result, message
