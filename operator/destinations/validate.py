@@ -39,6 +39,7 @@ from destinations.api.models import (
     LocalObjectReference,
     SyncMode,
 )
+from destinations.api.syntax import QUOTE_ADVICE
 from destinations.providers.base import Provider
 from destinations.redaction import redact_credentials
 
@@ -46,7 +47,6 @@ KINDS = ("Authorization", "DestinationJob")
 #: Kinds that example files and GitOps folders keep next to ours; they are not ours to judge.
 SKIPPED_KINDS = frozenset({"Secret"})
 VALUE_DISPLAY_LIMIT = 60
-QUOTE_ADVICE = "put it in quotes"
 
 _NAME_RULE = "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
 _DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -173,14 +173,13 @@ def _message(error: ErrorDetails, model: type[BaseModel]) -> str:
             f"must be text (a string), not the {what} {display_value(given)}: unquoted in YAML, "
             f"kubectl sends it as a {what}; {QUOTE_ADVICE}"
         )
+    if kind in _SCALAR_TYPES:
+        return _scalar_type_message(kind, error.get("input"))
     type_words = {
         "string_type": "must be text (a string)",
-        "int_type": "must be a whole number",
         "int_parsing": "must be a whole number",
         "int_from_float": "must be a whole number",
-        "float_type": "must be a number",
         "float_parsing": "must be a number",
-        "bool_type": "must be true or false",
         "bool_parsing": "must be true or false",
         "dict_type": "must be a mapping of keys to values",
         "model_type": "must be a mapping of fields (an object)",
@@ -188,6 +187,37 @@ def _message(error: ErrorDetails, model: type[BaseModel]) -> str:
         "list_type": "must be a list",
     }
     return type_words.get(kind, error["msg"])
+
+
+#: pydantic's strict scalar errors: what the field accepts, and the Python types that are that JSON type.
+_SCALAR_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "int_type": ("must be a whole number", (int,)),
+    "float_type": ("must be a number", (int, float)),
+    "finite_number": ("must be a number", (int, float)),
+    "bool_type": ("must be true or false", (bool,)),
+}
+
+
+def _scalar_type_message(kind: str, given: Any) -> str:
+    """A whole number, number or boolean field given another JSON type, as the API server refuses it
+    (it converts none: `"5"` is text, `1` is no boolean); text that would be right unquoted in YAML
+    says to drop the quotes."""
+    wanted, python_types = _SCALAR_TYPES[kind]
+    if isinstance(given, str):
+        unquoted = kubeyaml.as_json(kubeyaml.resolve_plain(given))
+        if isinstance(unquoted, python_types) and isinstance(unquoted, bool) == (bool in python_types):
+            return (
+                f"{wanted}, not the text {display_value(given)}: quoted in YAML, kubectl sends it as text; "
+                "write it without quotes"
+            )
+        return f"{wanted}, not the text {display_value(given)}"
+    if isinstance(given, bool):
+        return f"{wanted}, not the boolean {display_value(given)}"
+    if isinstance(given, int | float):
+        if kind == "finite_number":
+            return f"{wanted} (JSON has no NaN or infinity), not {display_value(given)}"
+        return f"{wanted}, not the number {display_value(given)}"
+    return wanted
 
 
 def problems_from_validation_error(
@@ -457,7 +487,7 @@ def _cross_namespace_problems(
     for child_model, child_data, path in _nested_objects(model, data, prefix):
         if child_model is LocalObjectReference:
             given = child_data.get("namespace")
-            if given is not None and given != namespace:
+            if isinstance(given, str) and given != namespace:  # not text: the type problem says so
                 problems.append(
                     Problem(
                         f"{path}.namespace",

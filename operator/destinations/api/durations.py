@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 UNITS: dict[str, timedelta] = {
     "ms": timedelta(milliseconds=1),
@@ -62,6 +63,9 @@ def format_duration(value: timedelta) -> str:
 def _coerce(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
+    if not isinstance(value, str):
+        # The CRD says `type: string`: `60` or `true` is refused as not text, as the API server does.
+        raise PydanticCustomError("string_type", "Input should be a valid string")
     return parse_duration(value)
 
 

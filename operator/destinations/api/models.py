@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic.alias_generators import to_camel
 
 from destinations.api.durations import Duration, DurationOrNever
+from destinations.api.scalars import Boolean, Integer, Number, PositiveInteger
 from destinations.api.syntax import (
     ANNOTATIONS_MAX_BYTES,
     AnnotationKey,
@@ -318,13 +319,13 @@ class WarehouseEndpoint(ApiModel):
 class Pagination(ApiModel):
     """How to follow pages of a JSON-lines URL."""
 
-    next_link_header: bool = True
+    next_link_header: Boolean = True
     """Follow `Link: <...>; rel="next"` response headers (RFC 8288)."""
     cursor_param: str | None = None
     """Query parameter carrying the cursor read from the `nextCursorHeader` response header."""
     next_cursor_header: str | None = None
     """Response header holding the cursor of the next page."""
-    max_pages: int = Field(default=10_000, ge=1)
+    max_pages: Integer = Field(default=10_000, ge=1)
     """Stop after this many pages."""
 
 
@@ -413,7 +414,7 @@ class Schedule(ApiModel):
     """A five-field cron expression, e.g. `0 6 * * *`."""
     timezone: str | None = None
     """IANA time zone for `cron`, e.g. `Europe/Paris` (default UTC); daylight-saving changes are honoured."""
-    once: bool | None = None
+    once: Boolean | None = None
     """`true`: run once; the job is Completed after its first successful run."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
@@ -507,9 +508,9 @@ class RetryPolicy(ApiModel):
 class HistoryLimits(ApiModel):
     """How many finished sync pods are kept for their logs."""
 
-    succeeded: int = Field(default=3, ge=0, le=100)
+    succeeded: Integer = Field(default=3, ge=0, le=100)
     """Pods of succeeded runs to keep."""
-    failed: int = Field(default=3, ge=0, le=100)
+    failed: Integer = Field(default=3, ge=0, le=100)
     """Pods of failed runs to keep."""
 
 
@@ -521,7 +522,7 @@ class Toleration(ApiModel):
     operator: str | None = Field(default=None, pattern=r"^(Exists|Equal)$")
     value: LabelValue | None = None
     effect: str | None = Field(default=None, pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")
-    toleration_seconds: int | None = None
+    toleration_seconds: Integer | None = None
     """For `effect: NoExecute` only: how long the pod stays on a node after the taint appears."""
 
     def rule_problems(self) -> list[tuple[str, str]]:
@@ -685,7 +686,7 @@ class NodeSelector(ApiModel):
 class PreferredSchedulingTerm(ApiModel):
     """A node preference and its weight."""
 
-    weight: int = Field(ge=1, le=100)
+    weight: Integer = Field(ge=1, le=100)
     """1 to 100, added to a node's score when it matches `preference`."""
     preference: NodeSelectorTerm | None = None
     """The node requirements that earn the weight."""
@@ -783,7 +784,7 @@ class PodAffinityTerm(ApiModel):
 class WeightedPodAffinityTerm(ApiModel):
     """A pod affinity term and its weight."""
 
-    weight: int = Field(ge=1, le=100)
+    weight: Integer = Field(ge=1, le=100)
     """1 to 100, added to a node's score when the term holds there."""
     pod_affinity_term: PodAffinityTerm
     """The term that earns the weight."""
@@ -865,12 +866,12 @@ class AlertThresholds(ApiModel):
     entry, the condition `Degraded` and the metric `destinations_job_threshold_exceeded`
     (docs/troubleshooting.md#thresholdexceeded)."""
 
-    max_rejected_percent: float | None = Field(default=None, ge=0, le=100)
+    max_rejected_percent: Number | None = Field(default=None, ge=0, le=100)
     """A successful run whose rejected records (omitted, invalid and failed) exceed this percentage of the
     records it saw (read plus failed) crosses it, e.g. `5` or `12.5`."""
-    min_records: int | None = Field(default=None, ge=1)
+    min_records: PositiveInteger | None = None
     """A successful run that reads fewer records than this crosses it (an emptied source)."""
-    max_record_drop: float | None = Field(default=None, gt=0, le=100)
+    max_record_drop: Number | None = Field(default=None, gt=0, le=100)
     """A successful run that reads this many percent fewer records than the previous successful run
     crosses it, e.g. `50`."""
     max_run_duration: Duration | None = None
@@ -889,7 +890,7 @@ class MirrorSettings(ApiModel):
     """Mirror mode's guard against mass removal (a broken view or an emptied table makes a source
     return nothing, and mirror mode would remove everyone): docs/api-notes.md#mirror-mode."""
 
-    max_remove_percent: float = Field(default=DEFAULT_MAX_REMOVE_PERCENT, ge=0, le=100)
+    max_remove_percent: Number = Field(default=DEFAULT_MAX_REMOVE_PERCENT, ge=0, le=100)
     """A run that would remove more than this percentage of the last successful run's members removes
     nobody and fails, naming the numbers; the annotation `destinations.dev/confirm-removal` set to
     that run's number lets the next run remove up to as many. `100` turns the guard off."""
@@ -921,17 +922,17 @@ class DestinationJobSpec(ApiModel):
     run (needs a warehouse source, which keeps the membership bookkeeping); `insert` only creates members
     (existing ones are left untouched, counted as skipped); `update` only updates existing members
     (unknown ones are skipped, counted). Only modes the provider declares are accepted; export jobs only."""
-    retry_rejected: bool = True
+    retry_rejected: Boolean = True
     """Records the provider refused one by one are kept with their reasons in the bookkeeping of a
     warehouse source and sent first on the next run; URL and file sources keep no bookkeeping
     (docs/concepts.md#rejected-records)."""
-    retry_rejected_attempts: int = Field(default=5, ge=1, le=100)
+    retry_rejected_attempts: Integer = Field(default=5, ge=1, le=100)
     """A record refused this many runs in a row stops being retried first; it stays listed with its reason."""
     mirror: MirrorSettings | None = None
     """Settings of `mode: mirror`; the guard allows removing 20% of the members per run when omitted."""
     schedule: Schedule | None = None
     """When the job runs; the provider's default schedule when omitted."""
-    paused: bool = False
+    paused: Boolean = False
     """`true` pauses the job; `false` resumes it."""
     retry: RetryPolicy = RetryPolicy()
     """Backoff after errors and when to give up."""

@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from destinations.api.scalars import INT64_MAX, INT64_MIN, LARGEST_EXACT_FLOAT_INTEGER
+
 DNS_LABEL_MAX_LENGTH = 63
 QUALIFIED_NAME_MAX_LENGTH = 63
 LABEL_VALUE_MAX_LENGTH = 63
@@ -41,10 +43,6 @@ QUANTITY_PATTERN = (
 """The quantity grammar as a CRD `pattern` (a whole number given as a number is not matched against it)."""
 QUOTE_ADVICE = "put it in quotes"
 """Ends a message about an unquoted YAML scalar; `destinations validate` puts the text to quote instead."""
-#: The largest number a JSON number can carry exactly (2^53 - 1): the API server reads larger ones as
-#: floating point, which is not an integer to it.
-_LARGEST_EXACT_JSON_INTEGER = 2**53 - 1
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
@@ -141,9 +139,11 @@ def whole_number_as_text(value: Any) -> Any:
     could): written in quotes they are fine. Text is returned as it is.
     """
     if isinstance(value, bool):
-        return value  # refused as not text
-    whole = isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _LARGEST_EXACT_JSON_INTEGER:
+        raise ValueError(
+            f"a quantity is text such as '500m' or a whole number, not the boolean {str(value).lower()}"
+        )
+    whole = isinstance(value, int) and INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, float) and value.is_integer() and abs(value) <= LARGEST_EXACT_FLOAT_INTEGER:
         value, whole = int(value), True
     if whole:
         return str(value)
