@@ -186,7 +186,14 @@ RULES = {
 TYPE_PHRASES = ("must be a whole number", "must be a number", "must be true or false", "must be text")
 
 
+#: A duration given a number or boolean: quoting `60` would not make it one, so no quote advice.
+DURATION = "must be a duration such as 90s, 15m, 1h30m, 10h or 90d (units ms, s, m, h, d), written as text"
+
+
 def _refusal(path: str, schema: dict[str, Any], value: Any, message: str) -> str:
+    if "(ms|s|m|h|d)" in schema.get("pattern", ""):
+        shown = {5: "the number 5", 2.5: "the number 2.5", True: "the boolean true (got true)"}[value]
+        return f"{path}: {DURATION}; not {shown}"
     if "enum" in schema:
         accepted = ", ".join(schema["enum"])
         return f"{path}: must be one of: {accepted} (got {str(value).lower()})"

@@ -6,12 +6,12 @@ because purge periods are naturally counted in days.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
-from pydantic_core import PydanticCustomError
 
 UNITS: dict[str, timedelta] = {
     "ms": timedelta(milliseconds=1),
@@ -64,8 +64,14 @@ def _coerce(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
-        # The CRD says `type: string`: `60` or `true` is refused as not text, as the API server does.
-        raise PydanticCustomError("string_type", "Input should be a valid string")
+        # The CRD says `type: string`: `60` or `true` is refused, as the API server does; quoting it
+        # would not help a number without its unit, so the message says what to write.
+        kind = (
+            "boolean" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "value"
+        )
+        raise ValueError(
+            f"must be {ACCEPTED}, written as text; not the {kind} {json.dumps(value, default=str)}"
+        )
     return parse_duration(value)
 
 
