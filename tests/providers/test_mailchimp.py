@@ -10,6 +10,10 @@
   "Resource Not Found" for an address that is not one) and Get list info (`GET /lists/{list_id}`):
   https://mailchimp.com/developer/marketing/api/list-members/update-list-member/ and
   https://mailchimp.com/developer/marketing/api/lists/get-list-info/
+- Get member info (`GET /lists/{list_id}/members/{subscriber_hash}`, `fields` picks the fields; any
+  member whatever its status, 404 for an address that is not on the list):
+  https://mailchimp.com/developer/marketing/api/list-members/get-member-info/ and "Check subscription
+  status" in https://developer.mailchimp.com/documentation/mailchimp/guides/manage-subscribers-with-the-mailchimp-api/
 - Authentication (basic auth with any user name and the API key; data center from the key's suffix)
   and the limit of 10 simultaneous connections:
   https://mailchimp.com/developer/marketing/docs/fundamentals/
@@ -20,6 +24,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import threading
 from typing import Any
@@ -94,6 +99,8 @@ class Audience:
             return self._page(int(request.query["count"]), int(request.query["offset"]))
         parts = request.path.split("/")
         if parts[:5] == ["", "3.0", "lists", "abc123", "members"] and len(parts) >= 6:
+            if request.method == "GET" and len(parts) == 6:
+                return self._get(parts[5], request.query.get("fields"))
             if request.method == "PUT" and len(parts) == 6:
                 return self._put(parts[5], request.json())
             if request.method == "PATCH" and len(parts) == 6:
@@ -178,6 +185,20 @@ class Audience:
                 self.members[key] = body["status"]
             self.merge_fields[key].update(body.get("merge_fields", {}))
             return Response(200, {"email_address": email, "status": self.members[key]})
+
+    def _get(self, subscriber_hash: str, fields: str | None) -> Response:
+        """Get member info: any member whatever its status; 404 for an address that is not one
+        (never added, deleted, or permanently deleted). `fields` picks the fields returned."""
+        with self._lock:
+            key = next(
+                (k for k in self.members if hashlib.md5(k.encode()).hexdigest() == subscriber_hash), None
+            )
+            if key is None:
+                return problem(404, "Resource Not Found", "The requested resource could not be found.")
+            member = {"id": subscriber_hash, "email_address": key, "status": self.members[key]}
+        if fields:
+            member = {name: value for name, value in member.items() if name in fields.split(",")}
+        return Response(200, member)
 
     def _patch(self, subscriber_hash: str, body: dict[str, Any]) -> Response:
         with self._lock:
@@ -554,3 +575,136 @@ def test_credential_check_pings() -> None:
         )
     assert good.healthy and "Chimpy" in good.message
     assert not bad.healthy and "401" in bad.message
+
+
+# ------------------------------------------------------------------------- dry runs (foresee)
+# A dry run of an insert or update job checks the audience and reads each distinct address once with
+# "Get member info" (404 = not on the list, per "Check subscription status" in
+# https://developer.mailchimp.com/documentation/mailchimp/guides/manage-subscribers-with-the-mailchimp-api/),
+# sends nothing else, and says record by record what the run would do; then the run does exactly that.
+
+
+async def foreseen(batches: Any) -> list[tuple[str | None, str]]:
+    return [(item.record.get("email"), item.outcome) async for batch in batches for item in batch]
+
+
+def member_path(email: str) -> str:
+    return "/3.0/lists/abc123/members/" + hashlib.md5(email.encode()).hexdigest()
+
+
+def test_an_insert_dry_run_only_reads_members_and_foresees_what_the_run_then_does(
+    http: HttpClientFactory,
+) -> None:
+    audience = Audience({"old@example.com": "unsubscribed", "kept@example.com": "subscribed"})
+    source = [
+        {"email": "new1@example.com", "first_name": "A"},
+        {"email": " Old@Example.com ", "first_name": "B"},
+        {"email": "new1@example.com", "first_name": "C"},
+        {"first_name": "No email"},
+        {"email": "NEW1@example.com", "first_name": "D"},
+        {"email": "new2@example.com", "first_name": "E"},
+        {"email": "kept@example.com", "first_name": "F"},
+    ]
+    with FakeServer(audience) as server:
+        ctx = context(server, http, mode=SyncMode.INSERT, mergeFields={"FNAME": "first_name"}, tags=["crm"])
+        preview = run(foreseen(provider.foresee(ctx, batches_of(source, 3))))
+        requests = list(server.requests)
+        sync = context(server, http, mode=SyncMode.INSERT)
+        run(provider.export(sync, batches_of(source, 3)))
+
+    assert preview == [
+        ("new1@example.com", "added"),
+        (" Old@Example.com ", "skipped"),  # a member, whatever the case and spaces of the address
+        ("new1@example.com", "skipped"),  # the run would create it first, then find it
+        (None, "skipped"),
+        ("NEW1@example.com", "skipped"),  # a repeat in a later batch: not even looked up again
+        ("new2@example.com", "added"),
+        ("kept@example.com", "skipped"),
+    ]
+    assert requests[0].path == "/3.0/lists/abc123"
+    assert sorted(r.path for r in requests[1:]) == sorted(
+        member_path(email)
+        for email in ("new1@example.com", "old@example.com", "new2@example.com", "kept@example.com")
+    )
+    assert {r.method for r in requests} == {"GET"}
+    assert all(r.query == {"fields": "status"} for r in requests[1:])
+    # the run afterwards: what the dry run foresaw (records without an email are invalid there)
+    assert (sync.counts.added, sync.counts.skipped, sync.counts.invalid) == (2, 4, 1)
+
+
+def test_an_update_dry_run_foresees_members_updated_and_others_skipped_without_changing_them(
+    http: HttpClientFactory,
+) -> None:
+    audience = Audience({"a@example.com": "unsubscribed", "b@example.com": "pending"})
+    source = [
+        {"email": "A@Example.com", "first_name": "New"},
+        {"email": "c@example.com", "first_name": "New"},
+        {"email": "b@example.com", "first_name": "New"},
+        {"email": "a@example.com", "first_name": "Again"},
+        {"first_name": "No email"},
+    ]
+    with FakeServer(audience) as server:
+        ctx = context(server, http, mode=SyncMode.UPDATE, mergeFields={"FNAME": "first_name"}, tags=["crm"])
+        preview = run(foreseen(provider.foresee(ctx, batches_of(source))))
+        requests = list(server.requests)
+        untouched = copy.deepcopy((audience.members, audience.merge_fields, audience.tags))
+        sync = context(server, http, mode=SyncMode.UPDATE, mergeFields={"FNAME": "first_name"})
+        run(provider.export(sync, batches_of(source)))
+
+    assert preview == [
+        ("A@Example.com", "updated"),
+        ("c@example.com", "skipped"),
+        ("b@example.com", "updated"),
+        ("a@example.com", "updated"),  # the run changes it twice
+        (None, "skipped"),
+    ]
+    assert [r.method for r in requests] == ["GET"] * 4  # the audience, then a, c and b once each
+    assert sorted(r.path for r in requests[1:]) == sorted(
+        member_path(email) for email in ("a@example.com", "b@example.com", "c@example.com")
+    )
+    assert untouched == (
+        {"a@example.com": "unsubscribed", "b@example.com": "pending"},
+        {"a@example.com": {}, "b@example.com": {}},
+        {"a@example.com": set(), "b@example.com": set()},
+    )
+    assert (sync.counts.updated, sync.counts.skipped, sync.counts.invalid) == (3, 1, 1)
+
+
+def test_a_dry_run_on_an_unknown_audience_fails_before_looking_anyone_up(http: HttpClientFactory) -> None:
+    with FakeServer(Audience()) as server, pytest.raises(ProviderError, match="no audience 'nope'"):
+        ctx = context(server, http, mode=SyncMode.INSERT, listId="nope")
+        run(foreseen(provider.foresee(ctx, batches_of(records(3)))))
+    assert [(r.method, r.path) for r in server.requests] == [("GET", "/3.0/lists/nope")]
+
+
+def test_a_dry_run_reads_at_most_ten_members_at_once(http: HttpClientFactory) -> None:
+    """Mailchimp allows 10 simultaneous connections per account:
+    https://mailchimp.com/developer/marketing/docs/fundamentals/"""
+    audience = Audience()
+    open_requests = most_open = 0
+    lock = threading.Lock()
+    ten_waiting = threading.Event()
+    original = audience._get
+
+    def held_get(subscriber_hash: str, fields: str | None) -> Response:
+        nonlocal open_requests, most_open
+        with lock:
+            open_requests += 1
+            most_open = max(most_open, open_requests)
+            if open_requests >= 10:
+                ten_waiting.set()
+        if not ten_waiting.wait(2):  # hold the first lookups until ten are open at once
+            ten_waiting.set()
+        try:
+            return original(subscriber_hash, fields)
+        finally:
+            with lock:
+                open_requests -= 1
+
+    audience._get = held_get  # type: ignore[method-assign]
+    with FakeServer(audience) as server:
+        preview = run(
+            foreseen(provider.foresee(context(server, http, mode=SyncMode.UPDATE), batches_of(records(40))))
+        )
+    assert most_open == 10
+    assert [outcome for _, outcome in preview] == ["skipped"] * 40

@@ -6,15 +6,22 @@ bookkeeping; on a mirror job its adds and removes are exactly what the next real
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import subprocess
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from destinations.api.models import DestinationJobSpec, JobType
+from destinations.providers.base import Foreseen, Record, RecordBatches, SyncContext
+from destinations.providers.mailchimp import MailchimpProvider
 from destinations.providers.rotation import SealError, fingerprint, unseal
+from destinations.worker.dry_run import preview as dry_run_preview
 from tests.providers.oauth_fake import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 from tests.providers.salesforce_fake import TOKEN_PATH
 from tests.providers.salesforce_fake import Org as SalesforceOrg
@@ -158,34 +165,106 @@ def test_a_dry_run_of_an_upsert_job_counts_what_would_be_sent(pod: WorkerPod) ->
     assert preview.report["preview"]["samples"]["sent"] == ["a@example.com", "b@example.com"]
 
 
-@pytest.mark.parametrize(
-    ("mode", "effect"),
-    [
-        (
-            "insert",
-            "mailchimp creates those it does not have and leaves the ones it has untouched, counted "
-            "skipped; a dry run does not ask it which are which",
-        ),
-        (
-            "update",
-            "mailchimp updates those it has and creates none, counting the others skipped; a dry run "
-            "does not ask it which are which",
-        ),
-    ],
-)
-def test_a_dry_run_of_a_mailchimp_insert_or_update_job_says_what_the_mode_does_without_asking(
-    pod: WorkerPod, mode: str, effect: str
-) -> None:
-    lines = [{"email": "a@example.com"}, {"email": "b@example.com"}, {"first_name": "No Address"}]
-    (pod.source_dir / "people.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+# Mailchimp insert and update: the dry run checks the audience and reads each distinct address once
+# with "Get member info" (404 = not on the list:
+# https://mailchimp.com/developer/marketing/api/list-members/get-member-info/ and "Check subscription
+# status" in https://developer.mailchimp.com/documentation/mailchimp/guides/manage-subscribers-with-the-mailchimp-api/);
+# nothing else reaches Mailchimp.
+
+
+def mailchimp_dry_run(pod: WorkerPod, mode: str, audience: MailchimpAudience) -> tuple[Finished, list[str]]:
+    """The dry run of a Mailchimp job in `mode` against `audience`, and the requests that reached it."""
     pod.credentials = {"apiKey": API_KEY}
-    spec = job("mailchimp", "export", {"listId": "abc123"}, source=file_endpoint("people.jsonl"), mode=mode)
-    with FakeServer(MailchimpAudience()) as server:
+    config = {"listId": "abc123", "mergeFields": {"FNAME": "first_name"}, "tags": ["crm"]}
+    spec = job("mailchimp", "export", config, source=file_endpoint("people.jsonl"), mode=mode)
+    with FakeServer(audience) as server:
         preview = dry_run(pod, spec, endpoint=f"{server.url}/3.0", run=1)
-        assert server.requests == []  # Mailchimp declares no dry-run lookup
+    return preview, [f"{request.method} {request.path}" for request in server.requests]
+
+
+def member(email: str) -> str:
+    return "GET /3.0/lists/abc123/members/" + hashlib.md5(email.encode()).hexdigest()
+
+
+def test_a_mailchimp_insert_dry_run_counts_what_the_audience_lacks_with_only_reads(pod: WorkerPod) -> None:
+    lines = [{"email": f"n{i:02}@example.com", "first_name": "New"} for i in range(12)]
+    lines += [{"email": " A@Example.com "}, {"email": "N00@example.com"}, {"first_name": "No Address"}]
+    write_people(pod, lines)
+    audience = MailchimpAudience({"a@example.com": "unsubscribed"})
+
+    preview, requests = mailchimp_dry_run(pod, "insert", audience)
+
     assert preview.exit_code == 0, preview.report
-    assert preview.report["preview"]["records"] == {"read": 3, "sent": 2, "skipped": 1}
-    assert preview.report["message"] == f"dry run: read 3; would send 2 in mode {mode} ({effect}), skip 1"
+    assert requests[0] == "GET /3.0/lists/abc123"  # no write of any kind: the audience, then members
+    assert sorted(requests[1:]) == sorted(
+        [member("a@example.com")] + [member(f"n{i:02}@example.com") for i in range(12)]
+    )
+    assert (audience.members, audience.merge_fields, audience.tags) == (
+        {"a@example.com": "unsubscribed"},
+        {"a@example.com": {}},
+        {"a@example.com": set()},
+    )
+    assert preview.report["preview"]["records"] == {"read": 15, "added": 12, "skipped": 3}
+    assert preview.report["preview"]["samples"]["added"] == [f"n{i:02}@example.com" for i in range(10)]
+    assert preview.report["preview"]["samples"]["skipped"] == ["A@Example.com", "N00@example.com"]
+    assert preview.report["message"] == (
+        "dry run: read 15; would add 12, skip 3 (mode insert skips records mailchimp has already, "
+        "repeats and records without an identity)"
+    )
+
+
+def test_a_mailchimp_update_dry_run_counts_members_and_others_with_only_reads(pod: WorkerPod) -> None:
+    write_people(
+        pod,
+        [{"email": "a@example.com"}, {"email": "b@example.com"}, {"email": "C@example.com"}, {"name": "x"}],
+    )
+    audience = MailchimpAudience({"a@example.com": "subscribed", "c@example.com": "cleaned"})
+
+    preview, requests = mailchimp_dry_run(pod, "update", audience)
+
+    assert preview.exit_code == 0, preview.report
+    assert requests[0] == "GET /3.0/lists/abc123"
+    assert sorted(requests[1:]) == sorted(member(f"{x}@example.com") for x in "abc")
+    assert audience.members == {"a@example.com": "subscribed", "c@example.com": "cleaned"}
+    assert preview.report["preview"]["records"] == {"read": 4, "updated": 2, "skipped": 2, "rejected": 0}
+    samples = preview.report["preview"]["samples"]
+    assert (samples["updated"], samples["skipped"], samples["rejected"]) == (
+        ["a@example.com", "C@example.com"],
+        ["b@example.com"],
+        [],
+    )
+    assert preview.report["message"] == (
+        "dry run: read 4; would update 2, skip 2 (mode update skips records mailchimp does not have and "
+        "records without an identity)"
+    )
+
+
+def test_a_dry_run_of_a_provider_without_lookups_for_insert_says_what_the_mode_does_without_asking() -> None:
+    """A plug-in may declare insert without `dry_run_lookup_modes`: its dry runs never call it."""
+
+    class NoLookups(MailchimpProvider):
+        dry_run_lookup_modes = ()
+
+        def foresee(self, context: SyncContext, batches: RecordBatches) -> AsyncIterator[list[Foreseen]]:
+            raise AssertionError("a provider without lookups is never asked")
+
+    spec = DestinationJobSpec.model_validate(
+        job("mailchimp", "export", {"listId": "abc123"}, source=file_endpoint("people.jsonl"), mode="insert")
+    )
+    plugin = NoLookups()
+    config = plugin.parse_config(JobType.EXPORT, {"listId": "abc123"})
+
+    async def source() -> AsyncIterator[list[Record]]:
+        yield [{"email": "a@example.com"}, {"email": "b@example.com"}, {"first_name": "No Address"}]
+
+    result, message = asyncio.run(
+        dry_run_preview(spec, plugin, config, source(), conninfo=None, namespace="team", job="job-1")
+    )
+    assert result.records.model_dump(exclude_none=True) == {"read": 3, "sent": 2, "skipped": 1}
+    assert message == (
+        "dry run: read 3; would send 2 in mode insert (mailchimp creates those it does not have and leaves "
+        "the ones it has untouched, counted skipped; a dry run does not ask it which are which), skip 1"
+    )
 
 
 # Salesforce insert and update: the dry run runs the run's read-only lookup (REST query) with the run's

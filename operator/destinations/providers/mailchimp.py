@@ -28,6 +28,21 @@ https://mailchimp.com/developer/marketing/api/list-members/ and the batch endpoi
   is changed with "Update list member" (`PATCH /lists/{list_id}/members/{subscriber_hash}`, merge
   fields, then tags); a 404 means the address is not in the audience, which is skipped (counted).
   https://mailchimp.com/developer/marketing/api/list-members/update-list-member/
+- Dry runs of insert and update jobs (`foresee`) read each distinct address once with "Get member
+  info" (`GET /lists/{list_id}/members/{subscriber_hash}?fields=status`, at most 10 at a time; 404 =
+  not in the audience, whatever the member's status otherwise) after the run's audience check, and
+  send nothing else: insert would add the addresses the audience lacks (a repeat later in the source
+  is skipped: the run's batch would find the member the first one created) and skip the others;
+  update would update the members it has and skip the others. Records without an email address are
+  skipped. What Mailchimp would refuse member by member (an address it deems fake, a permanently
+  deleted one, which reads as 404) only the write can tell. Cost: one request per distinct address,
+  where the insert run needs one per 500. Upsert dry runs look nothing up: their split between added
+  and updated would cost a request per record.
+  https://mailchimp.com/developer/marketing/api/list-members/get-member-info/ and
+  https://developer.mailchimp.com/documentation/mailchimp/guides/manage-subscribers-with-the-mailchimp-api/
+  ("Check subscription status": a 404 means the address is not on the list); `fields` asks for a
+  partial response, as
+  https://developer.mailchimp.com/documentation/mailchimp/guides/mailchimp-api-best-practices/ advises
 - A member the batch call refuses (`errors[]`) or a per-member call answers 4xx is a rejection with
   Mailchimp's `error_code` (or the HTTP status) and message; a record without an email address is
   invalid (never sent).
@@ -49,10 +64,13 @@ from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
 from destinations.providers._checks import access_token, require_keys, run_check
 from destinations.providers._concurrency import for_each_concurrently
 from destinations.providers._http import ProviderHttpClient, probe
+from destinations.providers._keys import KeyStore
 from destinations.providers._records import json_object, rebatch, text_field
 from destinations.providers.base import (
     CredentialCheck,
     Credentials,
+    Foreseen,
+    Outcome,
     Provider,
     ProviderConfig,
     Record,
@@ -165,6 +183,7 @@ class MailchimpProvider(Provider):
         SyncMode.INSERT,
         SyncMode.UPDATE,
     )
+    dry_run_lookup_modes: ClassVar[tuple[SyncMode, ...]] = (SyncMode.INSERT, SyncMode.UPDATE)
 
     def check_credentials(self, credentials: Credentials) -> CredentialCheck:
         def check() -> str:
@@ -297,8 +316,67 @@ class MailchimpProvider(Provider):
                 rebatch(_members(batches, member, counts), MAX_MEMBERS_PER_BATCH), MAX_CONNECTIONS, send
             )
 
+    async def foresee(self, context: SyncContext, batches: RecordBatches) -> AsyncIterator[list[Foreseen]]:
+        """A dry run of an insert or update job: the audience check, then "Get member info" once per
+        distinct address of each batch (at most 10 at a time), and no other request; each record with
+        what the run would do (module docstring). Records without an email address are skipped.
+        Raises ProviderError when the audience does not exist or Mailchimp answers an error."""
+        config = context.config
+        assert isinstance(config, MailchimpExportConfig)
+        list_id = config.list_id
+        created = KeyStore() if context.mode == SyncMode.INSERT else None
+        connections = asyncio.Semaphore(MAX_CONNECTIONS)
+        try:
+            async with self._client(context) as client:
+
+                async def is_member(hashed: str) -> bool:
+                    async with connections:
+                        response = await client.request(
+                            "GET", f"/lists/{list_id}/members/{hashed}", params={"fields": "status"}
+                        )
+                    if response.status_code == 404:
+                        return False
+                    if not response.is_success:
+                        raise ProviderError(
+                            f"Mailchimp answered HTTP {response.status_code} to a member lookup: "
+                            f"{describe_problem(response)}"
+                        )
+                    return True
+
+                await self._audience_exists(client, list_id)
+                async for batch in batches:
+                    hashes: list[str | None] = []
+                    for record in batch:
+                        email = text_field(record, config.email_field)
+                        hashes.append(None if email is None else subscriber_hash(email))
+                    distinct = list(dict.fromkeys(hashed for hashed in hashes if hashed is not None))
+                    known = created.among(distinct) if created is not None else set()
+                    to_read = [hashed for hashed in distinct if hashed not in known]
+                    answers = await asyncio.gather(*(is_member(hashed) for hashed in to_read))
+                    members = {hashed for hashed, member in zip(to_read, answers, strict=True) if member}
+                    foreseen = []
+                    if created is None:  # update: every occurrence of a member is updated
+                        for record, hashed in zip(batch, hashes, strict=True):
+                            outcome: Outcome = "updated" if hashed in members else "skipped"
+                            foreseen.append(Foreseen(record, outcome))
+                    else:  # insert: the first occurrence of an address the audience lacks is added
+                        taken = members | known
+                        for record, hashed in zip(batch, hashes, strict=True):
+                            if hashed is None or hashed in taken:
+                                foreseen.append(Foreseen(record, "skipped"))
+                            else:
+                                foreseen.append(Foreseen(record, "added"))
+                                taken.add(hashed)  # a repeat would find the member this one created
+                        created.add([hashed for hashed in to_read if hashed not in members])
+                    context.log("members_looked_up", records=len(batch), lookups=len(to_read))
+                    yield foreseen
+        finally:
+            if created is not None:
+                created.close()
+
     async def _audience_exists(self, client: ProviderHttpClient, list_id: str) -> None:
-        """Update mode: a 404 to a member must mean "not a member", so check the audience first."""
+        """Update mode and dry runs: a 404 to a member must mean "not a member", so check the audience
+        first (`GET /lists/{list_id}`, https://mailchimp.com/developer/marketing/api/lists/get-list-info/)."""
         response = await client.request("GET", f"/lists/{list_id}", params={"fields": "id"})
         if response.status_code == 404:
             raise ProviderError(f"Mailchimp has no audience {list_id!r}: check config.listId")

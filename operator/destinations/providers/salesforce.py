@@ -61,7 +61,6 @@ import csv
 import dataclasses
 import io
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -72,6 +71,7 @@ from pydantic import Field, model_validator
 from destinations.api.models import AuthMethod, JobType, Schedule, SyncMode
 from destinations.providers._checks import require_keys, run_check
 from destinations.providers._http import HttpClientFactory, ProviderHttpClient
+from destinations.providers._keys import KeyStore
 from destinations.providers._oauth import RotatedCredentials, token_source
 from destinations.providers._records import dig, json_object, rebatch
 from destinations.providers.base import (
@@ -343,28 +343,6 @@ def _fold(config: SalesforceExportConfig, value: Any) -> str:
     return text if config.external_id_case_sensitive else text.lower()
 
 
-class _CreatedKeys:
-    """External IDs an insert dry run foresaw created, in SQLite's private temporary database (on disk
-    in the pod's scratch directory, deleted when closed), so that memory stays bounded whatever the
-    source's size: a repeat later in the source would find the created record, and is skipped."""
-
-    def __init__(self) -> None:
-        self._database = sqlite3.connect("")
-        self._database.execute("CREATE TABLE created (key TEXT PRIMARY KEY) WITHOUT ROWID")
-
-    def among(self, keys: Sequence[str]) -> set[str]:
-        """Those of `keys` (at most 200, under SQLite's 999 parameters) foreseen created already."""
-        marks = ",".join("?" * len(keys))
-        query = f"SELECT key FROM created WHERE key IN ({marks})"  # placeholders only: no value in the text
-        return {row[0] for row in self._database.execute(query, list(keys))}
-
-    def add(self, keys: Sequence[str]) -> None:
-        self._database.executemany("INSERT OR IGNORE INTO created VALUES (?)", [(key,) for key in keys])
-
-    def close(self) -> None:
-        self._database.close()
-
-
 def _update_outcome(records_with_the_id: int) -> Outcome:
     """Update mode: one record has the external ID → updated; none → skipped; several → refused."""
     if records_with_the_id == 0:
@@ -536,7 +514,7 @@ class SalesforceProvider(Provider):
         assert isinstance(config, SalesforceExportConfig)
         source = self._external_id_source(config)
         usage = ApiUsage(config.max_api_usage_percent)
-        created = _CreatedKeys() if context.mode == SyncMode.INSERT else None
+        created = KeyStore() if context.mode == SyncMode.INSERT else None
         try:
             async with self._client(
                 context.http, context.credentials, usage, rotated=context.rotated
@@ -568,7 +546,7 @@ class SalesforceProvider(Provider):
         api: str,
         config: SalesforceExportConfig,
         chunk: list[tuple[str, Record]],
-        created: _CreatedKeys | None,
+        created: KeyStore | None,
         usage: ApiUsage,
     ) -> list[Foreseen]:
         """One lookup for the chunk's external IDs; insert when `created` is given, else update."""

@@ -11,19 +11,20 @@ in its `dry_run_lookup_modes`, with reads (below); otherwise not even a credenti
   successful run none of whose identities the source has now, exactly `Membership.removal`), and
   `skipped` (no identity the provider could match: never sent). It also says when the mass-removal
   guard would refuse the removals.
-- Insert and update mode where the provider declares them in `dry_run_lookup_modes` (Salesforce):
-  the provider runs the read-only lookups the run would (`Provider.foresee`) and says, record by
-  record, what the run would do: insert `added` (the provider has no such record) or `skipped` (it
-  has; or a repeat of one the run would create), update `updated` (one record has it), `skipped`
-  (none has) or `rejected` (several share it); records without an identity are `skipped`. The lookup
-  costs what it costs the run (Salesforce: one query per 200 records); a refresh token the provider
-  rotates on the way comes back sealed in the report and the operator stores it, as for runs.
+- Insert and update mode where the provider declares them in `dry_run_lookup_modes` (Salesforce,
+  Mailchimp): the provider runs read-only lookups (`Provider.foresee`) and says, record by record,
+  what the run would do: insert `added` (the provider has no such record) or `skipped` (it has; or a
+  repeat of one the run would create), update `updated` (one record has it), `skipped` (none has) or
+  `rejected` (several share it, Salesforce only); records without an identity are `skipped`. The
+  lookups cost requests (Salesforce: the run's own query per 200 records; Mailchimp: one "Get member
+  info" per distinct address); a refresh token the provider rotates on the way comes back sealed in
+  the report and the operator stores it, as for runs.
 - Other modes: without bookkeeping only the provider knows who is new, so records are counted as
   `sent` (or `skipped` when they carry no identity for a provider that matches on identities), and
   the message says what the mode makes of them: upsert adds or updates, insert creates the members
   the provider lacks and leaves the others untouched (skipped), update changes the members it has and
-  adds nobody (the others skipped); a provider without lookups for the mode is not asked which are
-  which (Mailchimp).
+  adds nobody (the others skipped); a provider without lookups for the mode (a plug-in's) is not
+  asked which are which.
 
 Samples are record keys only (the warehouse source's key columns, else the email), up to 10 each.
 """
@@ -260,6 +261,11 @@ def _summary(spec: DestinationJobSpec, result: DryRunPreview) -> str:
             f"skips records {spec.provider} has already, repeats and records without an identity)"
         )
     if counts.sent is None and spec.mode == SyncMode.UPDATE:
+        if not counts.rejected:  # Mailchimp's subscriber hash is one member's; a Salesforce ID may be shared
+            return (
+                f"dry run: read {counts.read}; would update {counts.updated}, skip {counts.skipped} (mode "
+                f"update skips records {spec.provider} does not have and records without an identity)"
+            )
         return (
             f"dry run: read {counts.read}; would update {counts.updated}, skip {counts.skipped}, reject "
             f"{counts.rejected} (mode update skips records {spec.provider} does not have and records "
