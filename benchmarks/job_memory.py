@@ -5,8 +5,9 @@ runner (an idle asyncio task waiting for the next run), the view of its spec, it
 written (JSON text: a sleeping runner lets go of the pydantic model, parsed again when it wakes; the
 model's size is shown for comparison, outside the total), its finished sync pods' summaries and its
 entry in the Authorization usage index. The status comes from the lifecycle core itself, after one
-run (a job just created) or after 25 runs (a long-lived job: `status.history` full at 20 entries, one pod kept per
-run up to the history limit of 3). Sizes are measured with tracemalloc over 1,000 jobs.
+run (a job just created) or after 25 runs (a long-lived job: `status.history` full at 20 entries,
+one pod kept per run up to the history limit of 3). Sizes are measured with tracemalloc over 1,000
+jobs.
 
     .venv/bin/python benchmarks/job_memory.py
 """
