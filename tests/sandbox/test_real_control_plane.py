@@ -289,3 +289,28 @@ def test_rewind_without_a_checkpoint_is_an_error(control_plane: str) -> None:
             plane.rewind()
     finally:
         plane.stop()
+
+
+def test_the_controller_managers_requests_are_its_own_not_the_admins(
+    sandbox: Sandbox, sandbox_api: SandboxApi
+) -> None:
+    """Tests count the admin's requests (e.g. the plugin's permissions): a controller's must not count."""
+    sandbox.reset_request_log()
+    sandbox_api.post("/api/v1/namespaces", {"metadata": {"name": "controlled"}})
+    wait_until(
+        lambda: sandbox_api.get("/api/v1/namespaces/controlled/serviceaccounts/default").status_code == 200,
+        message="the namespace's default ServiceAccount",
+    )
+
+    def creators() -> set[str]:
+        return {
+            record.user
+            for record in sandbox.request_log
+            if record.verb == "create"
+            and record.resource == "serviceaccounts"
+            and record.namespace == "controlled"
+        }
+
+    assert wait_until(creators, message="the ServiceAccount's create in the audit log") == {
+        "system:kube-controller-manager"
+    }

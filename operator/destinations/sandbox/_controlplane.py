@@ -53,6 +53,8 @@ Json = dict[str, Any]
 REPO_TOOLS_LINK = Path(__file__).resolve().parents[3] / ".tools" / "control-plane"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 ADMIN_USER = "sandbox-admin"
+#: kube-controller-manager's own user (in system:masters): its requests are never taken for the admin's.
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
 _CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
@@ -189,6 +191,7 @@ class ControlPlane:
     _audit_partial: bytes = field(init=False, default=b"")
     _etcd_url: str = field(init=False, default="")
     _checkpoint: dict[str, str] | None = field(init=False, default=None)
+    _controller_manager_token: str = field(init=False, default="")
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -232,7 +235,11 @@ class ControlPlane:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        token_lines = [f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"']
+        self._controller_manager_token = base64.b32encode(os.urandom(20)).decode().lower()
+        token_lines = [
+            f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"',
+            f'{self._controller_manager_token},{CONTROLLER_MANAGER_USER},{CONTROLLER_MANAGER_USER},"system:masters"',
+        ]
         for index, (user, token) in enumerate(self.users.items()):
             groups = ",".join(self.groups.get(user, ()))
             token_lines.append(f"{token},{user},uid-{index}" + (f',"{groups}"' if groups else ""))
@@ -304,7 +311,9 @@ class ControlPlane:
         self._wait(lambda: self._ready(), apiserver, "kube-apiserver")
 
         if self.controller_manager:
-            kubeconfig = self.write_kubeconfig(work / "controller-manager.kubeconfig")
+            kubeconfig = self.write_kubeconfig(
+                work / "controller-manager.kubeconfig", CONTROLLER_MANAGER_USER
+            )
             controller_manager = _Process(
                 "kube-controller-manager",
                 [
@@ -384,6 +393,8 @@ class ControlPlane:
     def token_for(self, user: str) -> str:
         if user == ADMIN_USER:
             return self.admin_token
+        if user == CONTROLLER_MANAGER_USER:
+            return self._controller_manager_token
         if user not in self.users:
             raise KeyError(f"no such test-bed user: {user}")
         return self.users[user]
