@@ -241,3 +241,17 @@ def test_a_status_whose_write_failed_is_kept_until_it_is_written(monkeypatch: py
         await controller.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pod_seen_again_at_the_same_resource_version_is_not_summarized_again() -> None:
+    """kopf hands each pod event to the index handler, then to the event handler (issue 18)."""
+    controller, pod = started_and_sleeping(Kube(held="-"))
+    seen = {**pod, "metadata": {**pod["metadata"], "resourceVersion": "41"}}
+    first = controller.remember_pod(seen)
+    assert first is not None and first.report is not None
+    assert controller.remember_pod(json.loads(json.dumps(seen))) is first
+    changed = {**seen, "metadata": {**seen["metadata"], "resourceVersion": "42"}}
+    again = controller.remember_pod(changed)
+    assert again is not first and again is not None
+    assert again.resource_version == "42"
+    assert controller.pods[("team", "export")] == {"export-run-1": again}

@@ -41,7 +41,7 @@ from destinations.controller.observing import (
     summarize_pod,
 )
 from destinations.controller.patches import merge_patch
-from destinations.controller.pods import AuthorizationInfo, JobIdentity, render_sync_pod
+from destinations.controller.pods import JOB_LABEL, AuthorizationInfo, JobIdentity, render_sync_pod
 from destinations.controller.settings import OperatorSettings
 from destinations.controller.usage import ACTIVE_PHASES, AuthorizationUsage
 from destinations.lifecycle import (
@@ -82,8 +82,9 @@ _TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 _FAILURE_RETRY_SECONDS = (5, 15, 60, 300)
 #: Pods first: the other writes wait until no pod creation started for this long (`pods_created`),
 POD_QUIET_SECONDS = 0.2
-#: but never longer than this.
-POD_FIRST_LIMIT_SECONDS = 10.0
+#: but never longer than this: a burst of 1,000 jobs takes 15-50 s to its last pod on 2 busy cores, and a
+#: status lagging its pod by half a minute during a mass start is the price (issue 18).
+POD_FIRST_LIMIT_SECONDS = 30.0
 #: `status.reason`, Ready reason and Event reason of a job whose handling raised.
 OPERATOR_ERROR = "OperatorError"
 __all__ = ["ACTIVE_PHASES", "AuthorizationLookup", "JobController", "JobRunner"]
@@ -185,7 +186,17 @@ class JobController:
         )
 
     def remember_pod(self, body: Mapping[str, Any]) -> PodSummary | None:
-        """Index handler: keep the pod's summary (its outcome) for the job's runner."""
+        """Index handler: keep the pod's summary (its outcome) for the job's runner.
+
+        kopf gives each pod event to the index handler, then to the event handler: the second finds
+        the summary of the same `resourceVersion` made by the first (its report parsed once, not twice).
+        """
+        metadata = body.get("metadata") or {}
+        version = metadata.get("resourceVersion")
+        key = (str(metadata.get("namespace", "")), str((metadata.get("labels") or {}).get(JOB_LABEL)))
+        known = self.pods.get(key, {}).get(str(metadata.get("name")))
+        if known is not None and version and known.resource_version == version:
+            return known
         summary = summarize_pod(body)
         if summary is None:
             return None

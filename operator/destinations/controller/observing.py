@@ -156,6 +156,8 @@ class PodSummary:
     report: RunReport | None
     finished_at: datetime | None
     deleting: bool
+    resource_version: str = ""
+    """The pod's `metadata.resourceVersion` when summarized: the same version needs no new summary."""
 
 
 def summarize_pod(body: Mapping[str, Any]) -> PodSummary | None:
@@ -174,6 +176,7 @@ def summarize_pod(body: Mapping[str, Any]) -> PodSummary | None:
         report=outcome.report,
         finished_at=_finished_at(body) if outcome.finished else None,
         deleting=bool(metadata.get("deletionTimestamp")),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )
 
 
