@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import yaml
 
 from destinations.sandbox import RequestRecord, Sandbox, render_kubeconfig
@@ -187,6 +188,27 @@ class OperatorProcess:
         )  # fmt: skip
         log.close()
 
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until the operator answers its liveness probe (it is up and watching). Its start-up (imports,
+        kopf's scan of the API) is not what the tests time: a loaded CI machine took over 40 s."""
+
+        def answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the operator exited with {self.process.returncode}:\n{self.log[-3000:]}"
+                )
+            try:
+                url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(answers, timeout=timeout, message="the operator's /healthz")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; operator log tail:\n{self.log[-3000:]}") from None
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when a node dies."""
         assert self.process is not None
@@ -234,6 +256,7 @@ class OperatorCluster:
         kubeconfig = operator_kubeconfig(self.sandbox, self.api, workdir / "operator-kubeconfig")
         self.operator = OperatorProcess(kubeconfig, workdir / "operator.log", tuple(operator_args))
         self.operator.start()
+        self.operator.wait_ready()
 
     def close(self) -> None:
         self.operator.stop()
