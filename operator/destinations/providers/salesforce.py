@@ -270,6 +270,29 @@ class ApiUsage:
             )
 
 
+async def _query(
+    client: ProviderHttpClient, api: str, soql: str, usage: ApiUsage, what: str, config_hint: str
+) -> AsyncIterator[dict[str, Any]]:
+    """The records a SOQL query answers, every page of them (`nextRecordsUrl` followed).
+
+    https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_query.htm;
+    errors as `_raise_for` (`what` names the query in them, `config_hint` says what to check).
+    """
+    url: str | None = f"{api}/query"
+    params: dict[str, str] | None = {"q": soql}
+    while url is not None:
+        usage.check()
+        response = await client.request("GET", url, params=params)
+        _raise_for(response, what, config_hint)
+        body = json_object(response, "Salesforce")
+        for match in body.get("records") or []:
+            if isinstance(match, dict):
+                yield match
+        next_url = body.get("nextRecordsUrl")
+        url = f"{api.split('/services/data/')[0]}{next_url}" if isinstance(next_url, str) else None
+        params = None
+
+
 def _raise_for(response: httpx.Response, what: str, config_hint: str = "") -> None:
     if response.is_success:
         return
@@ -603,25 +626,11 @@ class SalesforceProvider(Provider):
         head = f"SELECT Id, {field_name} FROM {config.sobject} WHERE {field_name} IN ("
         found: dict[str, list[str]] = {}
         for group in soql_in_batches(head, keys, f"{api}/query?q=", MAX_QUERY_URL_BYTES):
-            url: str | None = f"{api}/query"
-            params: dict[str, str] | None = {"q": head + ",".join(soql_literal(key) for key in group) + ")"}
-            while url is not None:
-                usage.check()
-                response = await client.request("GET", url, params=params)
-                _raise_for(
-                    response,
-                    "the lookup of existing records",
-                    "check config.sobject and config.externalIdField",
-                )
-                body = json_object(response, "Salesforce")
-                for match in body.get("records") or []:
-                    if isinstance(match, dict) and isinstance(match.get("Id"), str):
-                        value = match.get(field_name)
-                        if value is not None:
-                            found.setdefault(_fold(config, value), []).append(match["Id"])
-                next_url = body.get("nextRecordsUrl")
-                url = f"{api.split('/services/data/')[0]}{next_url}" if isinstance(next_url, str) else None
-                params = None
+            soql = head + ",".join(soql_literal(key) for key in group) + ")"
+            lookup = ("the lookup of existing records", "check config.sobject and config.externalIdField")
+            async for match in _query(client, api, soql, usage, *lookup):
+                if isinstance(match.get("Id"), str) and match.get(field_name) is not None:
+                    found.setdefault(_fold(config, match[field_name]), []).append(match["Id"])
         return found
 
     async def _create_new(
@@ -971,27 +980,10 @@ class SalesforceProvider(Provider):
                         f"SELECT {select} FROM {config.sobject} WHERE {config.match_field} IN "
                         f"({', '.join(soql_literal(k) for k in keys)})"
                     )
-                    url: str | None = f"{api}/query"
-                    params: dict[str, str | int] | None = {"q": soql}
-                    while url is not None:
-                        usage.check()
-                        response = await client.request("GET", url, params=params)
-                        _raise_for(
-                            response,
-                            "the lookup query",
-                            "check config.sobject, config.matchField and config.fields",
-                        )
-                        body = json_object(response, "Salesforce")
-                        for match in body.get("records") or []:
-                            if isinstance(match, dict) and match.get(config.match_field) is not None:
-                                found.setdefault(fold(match[config.match_field]), match)
-                        next_url = body.get("nextRecordsUrl")
-                        url = (
-                            f"{api.split('/services/data/')[0]}{next_url}"
-                            if isinstance(next_url, str)
-                            else None
-                        )
-                        params = None
+                    hint = "check config.sobject, config.matchField and config.fields"
+                    async for row in _query(client, api, soql, usage, "the lookup query", hint):
+                        if row.get(config.match_field) is not None:
+                            found.setdefault(fold(row[config.match_field]), row)
                 enriched: list[Record] = []
                 for record in batch:
                     key = record.get(config.key_field)
