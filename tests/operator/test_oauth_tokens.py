@@ -62,12 +62,13 @@ def stored_refresh_token(cluster: OperatorCluster, namespace: str) -> str:
     return base64.b64decode(secret["data"]["refreshToken"]).decode()
 
 
-def test_rotated_refresh_tokens_end_up_in_the_secret_and_the_next_run_still_works(
-    cluster: OperatorCluster, org: tuple[Org, FakeServer]
+def first_run_on_a_rotating_org(
+    cluster: OperatorCluster, namespace: str, fake: Org, server: FakeServer, **spec: Any
 ) -> None:
-    fake, server = org
+    """A Salesforce job (`spec` added to its spec) on an org that rotates refresh tokens, until its first
+    run succeeded and the Secret holds `rotated-2`: the health check and the run each refreshed once,
+    each time rotating the refresh token."""
     fake.tokens.rotate = True
-    namespace = "rotation"
     salesforce_setup(cluster, namespace, server)
     manifest = cluster.job_manifest(
         namespace,
@@ -75,15 +76,22 @@ def test_rotated_refresh_tokens_end_up_in_the_secret_and_the_next_run_still_work
         authorizationRef={"name": "salesforce"},
         config={"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}},
         schedule={"every": "1h"},
+        **spec,
     )
     cluster.create(JOBS.format(namespace=namespace), manifest)
-
     first = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("result"), "the first run")
     assert first["lastRun"]["result"] == "succeeded", first
-    # The health check and the run each refreshed once, each time rotating the refresh token.
     wait_until(
         lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2"
     )
+
+
+def test_rotated_refresh_tokens_end_up_in_the_secret_and_the_next_run_still_works(
+    cluster: OperatorCluster, org: tuple[Org, FakeServer]
+) -> None:
+    fake, server = org
+    namespace = "rotation"
+    first_run_on_a_rotating_org(cluster, namespace, fake, server)
     assert fake.tokens.refresh_tokens == {"rotated-2"} and fake.tokens.refused == []
 
     cluster.run_now(namespace)
@@ -123,23 +131,8 @@ def test_a_dry_run_on_a_rotating_org_hands_its_rotated_token_back_and_the_next_r
     """Salesforce insert dry runs look records up (a token refresh and REST queries, nothing else); the
     refresh rotates the token, and the operator stores it from the dry run's report as from a run's."""
     fake, server = org
-    fake.tokens.rotate = True
     namespace = "dry-rotation"
-    salesforce_setup(cluster, namespace, server)
-    manifest = cluster.job_manifest(
-        namespace,
-        provider="salesforce",
-        mode="insert",
-        authorizationRef={"name": "salesforce"},
-        config={"sobject": "Contact", "externalIdField": "Email", "fields": {"email": "Email"}},
-        schedule={"every": "1h"},
-    )
-    cluster.create(JOBS.format(namespace=namespace), manifest)
-    first = cluster.wait_for(namespace, lambda s: (s.get("lastRun") or {}).get("result"), "the first run")
-    assert first["lastRun"]["result"] == "succeeded", first
-    wait_until(
-        lambda: stored_refresh_token(cluster, namespace) == "rotated-2", timeout=20, message="rotated-2"
-    )
+    first_run_on_a_rotating_org(cluster, namespace, fake, server, mode="insert")
     cluster.provider.records[namespace] = [
         {"email": address} for address in ("user0@example.com", "new0@example.com", "User1@example.com")
     ]

@@ -5,8 +5,6 @@ This module has its own sandbox and operator (the `cluster` fixture is per modul
 
 from __future__ import annotations
 
-import httpx
-
 from tests.fixtures.sandbox import wait_until
 from tests.operator.harness import OperatorCluster
 
@@ -24,19 +22,6 @@ def _pod_phase(cluster: OperatorCluster, namespace: str, name: str) -> str:
         pod["status"].get("phase", "") for pod in cluster.pods(namespace) if pod["metadata"]["name"] == name
     ]
     return phases[0] if phases else ""
-
-
-def _wait_for_the_operator(cluster: OperatorCluster) -> None:
-    """Until the (restarted) operator answers its liveness probe: it is up and watching."""
-
-    def answers() -> bool:
-        try:
-            url = f"http://127.0.0.1:{cluster.operator.liveness_port}/healthz"
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, timeout=40, message="the restarted operator's /healthz")
 
 
 def test_operator_killed_mid_run_records_the_result_after_restart_without_a_second_pod(
@@ -78,7 +63,7 @@ def test_operator_restarted_while_the_pod_runs_adopts_the_run(cluster: OperatorC
 
     cluster.operator.kill()
     cluster.operator.start()
-    _wait_for_the_operator(cluster)
+    cluster.operator.wait_ready(timeout=40)
     # The premise: the restarted operator found the pod still running (the records are held).
     assert _pod_phase(cluster, namespace, pod) == "Running"
     assert cluster.status(namespace)["currentRun"] == running["currentRun"]
