@@ -329,16 +329,16 @@ class AuthorizationController:
             for entry in self.entries.values()
             if entry.namespace == namespace and entry.secret_name == secret_name
         ]
-        before = {id(entry): entry.secret_fingerprint for entry in users}
+        previous = [(entry, entry.secret_fingerprint) for entry in users]
         expected = _secret_fingerprint({"data": {**(secret.get("data") or {}), **data}})
         for entry in users:
             entry.secret_fingerprint = expected
         try:
             await self.kube.patch_secret(namespace, secret_name, patch)
         except BaseException:
-            for entry in users:
+            for entry, fingerprint in previous:
                 if entry.secret_fingerprint == expected:
-                    entry.secret_fingerprint = before[id(entry)]
+                    entry.secret_fingerprint = fingerprint
             raise
         logger.info("%s/%s: stored rotated %s", namespace, secret_name, ", ".join(sorted(rotated)))
 
