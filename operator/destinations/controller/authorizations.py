@@ -136,7 +136,8 @@ class AuthorizationController:
     # --- watch events ------------------------------------------------------------------------
 
     def remember(self, body: Mapping[str, Any]) -> AuthorizationEntry:
-        """Index handler: keep the Authorization (with its persisted health) before any job decides."""
+        """Keep the Authorization (with its persisted health): listed at start-up, before any job
+        decides (controller/priming.py), then from each event."""
         metadata = body.get("metadata") or {}
         key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         entry = self.entries.get(key)
@@ -151,15 +152,19 @@ class AuthorizationController:
         entry.update(body)
         return entry
 
+    def forget_listed(self, namespace: str, name: str) -> None:
+        """The Authorization is gone (its DELETED event, or deleted before kopf's watch began)."""
+        entry = self.entries.pop((namespace, name), None)
+        if entry is not None and entry.task is not None:
+            entry.task.cancel()
+        message = f"Authorization {name!r} not found in namespace {namespace!r}"
+        self._tell_jobs(namespace, name, AuthorizationNotReady(message))
+
     async def on_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         metadata = body.get("metadata") or {}
         key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         if event_type == "DELETED":
-            entry = self.entries.pop(key, None)
-            if entry is not None and entry.task is not None:
-                entry.task.cancel()
-            message = f"Authorization {key[1]!r} not found in namespace {key[0]!r}"
-            self._tell_jobs(*key, AuthorizationNotReady(message))
+            self.forget_listed(*key)
             return
         entry = self.remember(body)
         if entry.task is None or entry.task.done():

@@ -1,10 +1,11 @@
 """The kopf wiring: which watches feed which controller, and the kopf settings that keep writes minimal.
 
-Only watch-event handlers (`kopf.on.event`) and indexes are used, never kopf's change-detection
-handlers (`on.create`/`on.update`): those write a last-handled-configuration annotation and their
-progress into every object, several writes per change. The indexes make kopf list pods, Authorizations
-and jobs before any handler runs, so after a restart every job decides with its pods and its
-Authorization already known.
+Only watch-event handlers (`kopf.on.event`) are used, never kopf's change-detection handlers
+(`on.create`/`on.update`): those write a last-handled-configuration annotation and their progress into
+every object, several writes per change. No index either (`kopf.index`): the operator lists
+Authorizations, jobs and sync pods itself at start-up (controller/priming.py), so after a restart every
+job decides with its pods and its Authorization already known, without kopf holding every object's
+worker until every list is done.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     jobs = operator.jobs
     authorizations = operator.authorizations
+    priming = operator.priming
 
     @kopf.on.login(registry=registry)
     def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -66,35 +68,28 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     async def _cleanup(**_: Any) -> None:
         await operator.close()
 
-    # Indexes: filled before any handler runs (kopf holds the handlers until every list is complete;
-    # see kopf_fixes for what that costs with many objects). Coroutines, though they never await:
-    # kopf runs plain functions in its thread pool, a hand-off per object that cost a quarter of the
-    # operator's CPU with 3,000 jobs (issue 18), and would touch the controllers' state off the loop.
-
-    @kopf.index(GROUP, VERSION, "destinationjobs", registry=registry)
-    async def _index_job(body: kopf.Body, **_: Any) -> None:
-        jobs.remember_job(body)
-
-    @kopf.index("v1", "pods", labels={JOB_LABEL: kopf.PRESENT}, registry=registry)
-    async def _index_pod(body: kopf.Body, **_: Any) -> None:
-        jobs.remember_pod(body)
-
-    @kopf.index(GROUP, VERSION, "authorizations", registry=registry)
-    async def _index_authorization(body: kopf.Body, **_: Any) -> None:
-        authorizations.remember(body)
+    @kopf.on.startup(registry=registry)
+    async def _prime(**kwargs: Any) -> None:
+        # Before any watch starts; kopf's own login comes later, with its first API call.
+        if operator.connection is None:
+            _login(**kwargs)
+        await priming.prime()
 
     # Watch events.
 
     @kopf.on.event(GROUP, VERSION, "destinationjobs", registry=registry)
     async def _job_event(event: kopf.RawEvent, **_: Any) -> None:
+        priming.confirm("destinationjobs", event["object"])
         await jobs.on_job_event(event["type"], event["object"])
 
     @kopf.on.event("v1", "pods", labels={JOB_LABEL: kopf.PRESENT}, registry=registry)
     async def _pod_event(event: kopf.RawEvent, **_: Any) -> None:
+        priming.confirm("pods", event["object"])
         await jobs.on_pod_event(event["type"], event["object"])
 
     @kopf.on.event(GROUP, VERSION, "authorizations", registry=registry)
     async def _authorization_event(event: kopf.RawEvent, **_: Any) -> None:
+        priming.confirm("authorizations", event["object"])
         await authorizations.on_event(event["type"], event["object"])
 
     @kopf.on.event("v1", "secrets", registry=registry)

@@ -152,7 +152,7 @@ class JobController:
         self.usage = AuthorizationUsage()
         #: Runners waiting for a run slot, oldest first: a freed slot wakes the first, not every job.
         self.queued: dict[JobKey, None] = {}
-        #: Sync pods by job, as summaries: filled by the pod index before any runner starts.
+        #: Sync pods by job, as summaries: filled by the start-up list before any runner starts.
         self.pods: dict[JobKey, dict[str, PodSummary]] = {}
         #: Pods first (`pods_created`): creations in flight, and whether the other writes may go.
         self._pod_creations = 0
@@ -168,7 +168,7 @@ class JobController:
     # --- watch events ------------------------------------------------------------------------
 
     def remember_job(self, body: Mapping[str, Any]) -> None:
-        """Index handler: note the job before handlers run, so Authorizations count it from the start."""
+        """Note what the job references (the usage index): from the start-up list, then each event."""
         metadata = body.get("metadata") or {}
         namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
         reference = (body.get("spec") or {}).get("authorizationRef")
@@ -186,10 +186,9 @@ class JobController:
         )
 
     def remember_pod(self, body: Mapping[str, Any]) -> PodSummary | None:
-        """Index handler: keep the pod's summary (its outcome) for the job's runner.
-
-        kopf gives each pod event to the index handler, then to the event handler: the second finds
-        the summary of the same `resourceVersion` made by the first (its report parsed once, not twice).
+        """Keep the pod's summary (its outcome) for the job's runner: from the start-up list, then each
+        event. kopf's first event of a listed pod finds the summary of the same `resourceVersion`
+        made from the list (its report parsed once, not twice).
         """
         metadata = body.get("metadata") or {}
         version = metadata.get("resourceVersion")
@@ -203,6 +202,19 @@ class JobController:
         namespace = str((body.get("metadata") or {}).get("namespace", ""))
         self.pods.setdefault((namespace, summary.job), {})[summary.name] = summary
         return summary
+
+    def forget_listed_job(self, namespace: str, name: str) -> None:
+        """A job listed at start-up was deleted before kopf's watch began (controller/priming.py)."""
+        if (namespace, name) not in self.runners:
+            self.usage.forget(namespace, name)
+            self.pods.pop((namespace, name), None)
+
+    def forget_listed_pod(self, namespace: str, job: str, name: str) -> None:
+        """A sync pod listed at start-up was deleted before kopf's watch began (controller/priming.py)."""
+        summary = self.pods.get((namespace, job), {}).pop(name, None)
+        runner = self.runners.get((namespace, job))
+        if summary is not None and runner is not None:
+            runner.observe_pod(summary, gone=True)
 
     async def on_job_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         view = job_view(body)

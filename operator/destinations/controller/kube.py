@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import kopf
@@ -24,6 +26,8 @@ Json = dict[str, Any]
 GROUP, VERSION = API_VERSION.split("/")
 MERGE_PATCH = "application/merge-patch+json"
 REPORTING_COMPONENT = "destinations-operator"
+#: Items per page of a list (`limit`): kube-apiserver's own clients (reflectors) ask for 500.
+LIST_PAGE_SIZE = 500
 
 
 class KubeError(Exception):
@@ -56,6 +60,13 @@ def custom_path(plural: str, namespace: str, name: str = "", subresource: str = 
 def core_path(plural: str, namespace: str, name: str = "") -> str:
     path = f"/api/v1/namespaces/{namespace}/{plural}"
     return f"{path}/{name}" if name else path
+
+
+def collection_path(plural: str, namespace: str | None, *, core: bool = False) -> str:
+    """A collection in one namespace, or in every namespace (`namespace=None`)."""
+    if namespace is not None:
+        return core_path(plural, namespace) if core else custom_path(plural, namespace)
+    return f"/api/v1/{plural}" if core else f"/apis/{GROUP}/{VERSION}/{plural}"
 
 
 class KubeClient:
@@ -108,6 +119,25 @@ class KubeClient:
             raise KubeError(status, f"{method} {path}: {message}")
         result: Json = json.loads(text) if text else {}
         return result
+
+    async def list_pages(
+        self, path: str, params: Mapping[str, str] | None = None, *, limit: int = LIST_PAGE_SIZE
+    ) -> AsyncIterator[list[Json]]:
+        """Every item under `path` (a collection), yielded a page of at most `limit` items at a time.
+
+        Follows `metadata.continue` until it is empty, as the API conventions ask of large lists
+        (https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks),
+        so at most one page is held at once. Raises `KubeError` (410 when a continue token expired
+        mid-way: the caller lists again from the start).
+        """
+        query = {**(params or {}), "limit": str(limit)}
+        while True:
+            page = await self._request("GET", f"{path}?{urlencode(query)}")
+            yield list(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query["continue"] = str(token)
 
     # --- custom resources ----------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import kopf
 
-from destinations.controller import kopf_fixes
 from destinations.controller.admission import configure_admission
 from destinations.controller.authorizations import AuthorizationController
 from destinations.controller.handlers import build_registry, configure
@@ -25,6 +24,7 @@ from destinations.controller.job_metrics import JobMetricsCollector, authorizati
 from destinations.controller.jobs import JobController, utc_now
 from destinations.controller.kube import KubeClient
 from destinations.controller.metrics import Metrics
+from destinations.controller.priming import Priming
 from destinations.controller.settings import OperatorSettings, WebhookMode, describe
 
 logger = logging.getLogger("destinations.operator")
@@ -43,6 +43,7 @@ class Operator:
             self.jobs.usage, self._client, clock=utc_now, tell_jobs=self.jobs.authorization_changed
         )
         self.jobs.authorizations = self.authorizations
+        self.priming = Priming(self.jobs, self.authorizations, self._client, settings.namespaces)
         self.metrics.registry.register(
             JobMetricsCollector(
                 lambda: samples_of(self.jobs),
@@ -68,7 +69,6 @@ class Operator:
         # Port 0 picks a free port (tests run several operators side by side); the log says which.
         self.metrics_port = self.metrics.serve(settings.metrics_port)
         logger.info("metrics on http://0.0.0.0:%d/metrics", self.metrics_port)
-        kopf_fixes.install()  # index readiness at O(1) per object, not O(objects) (issue 18)
         kopf_settings = kopf.OperatorSettings()
         configure(kopf_settings)
         liveness = f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None
@@ -90,6 +90,7 @@ class Operator:
         )
 
     async def close(self) -> None:
+        await self.priming.close()
         await self.jobs.close()
         await self.authorizations.close()
         if self._kube is not None:
