@@ -70,9 +70,15 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def _prime(**kwargs: Any) -> None:
-        # Before any watch starts; kopf's own login comes later, with its first API call.
-        if operator.connection is None:
-            _login(**kwargs)
+        # Before any watch starts; kopf's own login comes later, with its first API call. Without
+        # credentials kopf stops the operator ("Ran out of valid credentials"): so does this, rather
+        # than have kopf retry the handler every minute for credentials that will not come.
+        if operator.connection is None and _login(**kwargs) is None:
+            raise kopf.PermanentError(
+                "no credentials for the cluster: no in-cluster service account "
+                "(/var/run/secrets/kubernetes.io/serviceaccount), "
+                "and no kubeconfig (KUBECONFIG or ~/.kube/config)"
+            )
         await priming.prime()
 
     # Watch events.

@@ -75,21 +75,28 @@ class Operator:
         registry = build_registry(self)
         if settings.webhooks is not WebhookMode.OFF:  # admission webhooks: see controller/admission.py
             configure_admission(kopf_settings, registry, settings, lambda: self.connection)
-        await kopf.operator(
-            registry=registry,
-            settings=kopf_settings,
-            clusterwide=not settings.namespaces,
-            namespaces=list(settings.namespaces),
-            standalone=settings.peering is None,
-            peering_name=settings.peering,
-            # Peers of equal priority all pause (kopf's rule); a random one lets exactly one replica lead.
-            priority=random.randint(1, 1_000_000) if settings.peering else None,
-            liveness_endpoint=liveness,
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        )
+        try:
+            await kopf.operator(
+                registry=registry,
+                settings=kopf_settings,
+                clusterwide=not settings.namespaces,
+                namespaces=list(settings.namespaces),
+                standalone=settings.peering is None,
+                peering_name=settings.peering,
+                # Peers of equal priority all pause (kopf's rule); a random one lets exactly one replica lead.
+                priority=random.randint(1, 1_000_000) if settings.peering else None,
+                liveness_endpoint=liveness,
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+            )
+        finally:
+            # kopf runs no cleanup handler when stopped (or failed) during its startup handlers, such as
+            # the start-up list waiting for an API server: close what the operator opened all the same.
+            await self.close()
 
     async def close(self) -> None:
+        """Stop the runners and tasks and close the API client; again is harmless (kopf's cleanup
+        handler, then `run`'s end)."""
         await self.priming.close()
         await self.jobs.close()
         await self.authorizations.close()
