@@ -117,7 +117,12 @@ class KubeClient:
             except (ValueError, AttributeError):
                 message = text
             raise KubeError(status, f"{method} {path}: {message}")
-        result: Json = json.loads(text) if text else {}
+        try:
+            result = json.loads(text) if text else {}
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):  # a proxy's page, a truncated body: no API object
+            raise KubeError(status, f"{method} {path}: the answer is no JSON object: {text[:200]!r}")
         return result
 
     async def list_pages(
