@@ -347,6 +347,8 @@ class World:
         self._thread.start()
         self.client: httpx.AsyncClient = self.call(self._make_client())
         self._semaphore = asyncio.Semaphore(8)
+        # The kubelet's own: pods finish while the jobs are still being created, as on a cluster.
+        self._kubelet_semaphore = asyncio.Semaphore(8)
         self._watches = [
             asyncio.run_coroutine_threadsafe(
                 self._watch(f"{GROUP_PATH}/namespaces/{NAMESPACE}/destinationjobs", {}, self._on_job),
@@ -397,8 +399,10 @@ class World:
         if response.status_code >= 300:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
 
-    async def _patch(self, path: str, body: dict[str, Any]) -> None:
-        async with self._semaphore:
+    async def _patch(
+        self, path: str, body: dict[str, Any], semaphore: asyncio.Semaphore | None = None
+    ) -> None:
+        async with semaphore or self._semaphore:
             response = await self.client.patch(
                 path, content=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"}
             )
@@ -554,7 +558,8 @@ class World:
         finished = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if self.kubelet and name not in self._finished and not finished:
             self._finished.add(name)
-            asyncio.get_running_loop().create_task(self._finish_pod(name))
+            task = asyncio.get_running_loop().create_task(self._finish_pod(name))
+            task.add_done_callback(_report_failure)
 
     async def _finish_pod(self, name: str) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -574,7 +579,13 @@ class World:
                 ],
             }
         }
-        await self._patch(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}/status", status)
+        path = f"/api/v1/namespaces/{NAMESPACE}/pods/{name}/status"
+        await self._patch(path, status, self._kubelet_semaphore)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        print(f"fake kubelet: {task.exception()!r}", file=sys.stderr)
 
 
 def job(name: str) -> dict[str, Any]:
@@ -775,6 +786,9 @@ def scenario_restart(
         for record in writes.since_mark(verbs=None)
     )
     print(f"operator requests during the restart: {dict(sorted(requests.items()))}")
+    listed = re.search(r"listed at start-up in [^\n]*", operator.log_path.read_text(errors="replace"))
+    if listed:
+        print(f"operator log: {listed.group(0)}")
     result.restart_peak, _ = operator.stop()
 
 

@@ -67,11 +67,14 @@ def test_containers_set_resource_requests_and_a_memory_limit(rendered: list[Mani
             assert "memory" in resources.get("limits", {}), f"{name}/{container['name']}"
 
 
-def test_containers_have_liveness_and_readiness_probes_on_healthz(rendered: list[Manifest]) -> None:
+def test_containers_have_startup_liveness_and_readiness_probes_on_healthz(rendered: list[Manifest]) -> None:
     for name, spec in pod_specs(rendered):
         for container in spec["containers"]:
-            for probe in ("livenessProbe", "readinessProbe"):
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 assert container[probe]["httpGet"]["path"] == "/healthz", f"{name} {probe}"
+            # The start-up list of 10,000 jobs and their pods takes ~10 s; 100,000 must not be killed.
+            startup = container["startupProbe"]
+            assert startup["periodSeconds"] * startup["failureThreshold"] == 300, name
 
 
 def test_rbac_rules_have_no_wildcards(rendered: list[Manifest]) -> None:

@@ -102,6 +102,7 @@ class Priming:
         Retried until it succeeds (an API server that is not up yet, a 410 on a continue token): no
         job may decide before it is complete. Then starts the sweep's watch (`swept`).
         """
+        started = time.monotonic()
         while True:
             try:
                 counts = await self._list_all()
@@ -110,7 +111,8 @@ class Priming:
                 logger.warning("start-up list failed, trying again in %.0f s: %s", RETRY_SECONDS, error)
                 await asyncio.sleep(RETRY_SECONDS)
         logger.info(
-            "listed at start-up: %d Authorization(s), %d job(s), %d sync pod(s)",
+            "listed at start-up in %.1f s: %d Authorization(s), %d job(s), %d sync pod(s)",
+            time.monotonic() - started,
             counts["authorizations"],
             counts["destinationjobs"],
             counts["pods"],
