@@ -205,7 +205,37 @@ def operator_kubeconfig(sandbox: Sandbox, path: Path) -> Path:
     from tests.fixtures.sandbox import SandboxApi
     from tests.operator.harness import operator_kubeconfig as shipped_rbac_kubeconfig
 
-    return shipped_rbac_kubeconfig(sandbox, SandboxApi(sandbox), path)
+    path = shipped_rbac_kubeconfig(sandbox, SandboxApi(sandbox), path)
+    # The operator here watches one namespace (`--namespace bench`), so it gets what the chart grants
+    # then (helm/destinations-operator/templates/rbac.yaml): kopf lists Namespaces once, and without
+    # the grant retries the 403 for ~54 s (its error backoffs) before it starts watching.
+    for document in (
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "bench-namespaces"},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "bench-namespaces"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "bench-namespaces",
+            },
+            "subjects": [
+                {
+                    "kind": "ServiceAccount",
+                    "name": "destinations-operator",
+                    "namespace": "destinations-system",
+                }
+            ],
+        },
+    ):
+        sandbox.apply(document)
+    return path
 
 
 def start_operator(sandbox: Sandbox, workdir: Path, label: str, profile: Path | None) -> Process:
