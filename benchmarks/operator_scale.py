@@ -738,7 +738,9 @@ def scenario_scale(backend: Backend, jobs: int, profile: Path | None, restart: b
                 done = wait_for(lambda: world.sleeping_after(1) >= jobs, f"{jobs} jobs to sleep after a run")
                 cpu = cpu_seconds(operator.pid)
                 bench_cpu = own_cpu_seconds() - bench_cpu_before
-                first_run_writes = len(writes.settle())  # the last Events land after the status
+                first_run = writes.settle()  # the last Events land after the status
+                first_run_writes = len(first_run)
+                print(f"operator writes during the first runs: {request_counts(first_run)}")
 
                 writes.mark()
                 time.sleep(QUIET_SECONDS)
@@ -811,11 +813,7 @@ def scenario_restart(
     result.restart_cpu = cpu_seconds(operator.pid)
     time.sleep(QUIET_SECONDS)
     result.restart_writes = len(writes.since_mark())
-    requests = collections.Counter(
-        f"{record.verb} {record.resource}{'/' + record.subresource if record.subresource else ''}"
-        for record in writes.since_mark(verbs=None)
-    )
-    print(f"operator requests during the restart: {dict(sorted(requests.items()))}")
+    print(f"operator requests during the restart: {request_counts(writes.since_mark(verbs=None))}")
     listed = re.search(r"listed at start-up in [^\n]*", operator.log_path.read_text(errors="replace"))
     if listed:
         print(f"operator log: {listed.group(0)}")
@@ -849,6 +847,15 @@ def scenario_seeded_restart(backend: Backend, jobs: int, profile: Path | None) -
                 return result
             finally:
                 world.close()
+
+
+def request_counts(records: list[Any]) -> dict[str, int]:
+    """Requests by verb and resource (with subresource): `{"patch destinationjobs/status": 2000, ...}`."""
+    counts = collections.Counter(
+        f"{record.verb} {record.resource}{'/' + record.subresource if record.subresource else ''}"
+        for record in records
+    )
+    return dict(sorted(counts.items()))
 
 
 @dataclasses.dataclass
