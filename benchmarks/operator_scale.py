@@ -102,11 +102,17 @@ BARE_KOPF = textwrap.dedent(
         global session
         import aiohttp, yaml
         if session is None:
+            import base64, ssl
             config = yaml.safe_load(open(os.environ["KUBECONFIG"]))
-            user = config["users"][0]["user"]
+            user, cluster = config["users"][0]["user"], config["clusters"][0]["cluster"]
+            context = None
+            if cluster.get("certificate-authority-data"):  # kube-apiserver serves TLS under its own CA
+                pem = base64.b64decode(cluster["certificate-authority-data"]).decode()
+                context = ssl.create_default_context(cadata=pem)
             session = aiohttp.ClientSession(
-                base_url=config["clusters"][0]["cluster"]["server"],
+                base_url=cluster["server"],
                 headers={"Authorization": "Bearer " + user["token"]},
+                connector=aiohttp.TCPConnector(ssl=context) if context else None,
             )
         pod = {
             "apiVersion": "v1",
