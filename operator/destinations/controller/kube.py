@@ -28,6 +28,8 @@ MERGE_PATCH = "application/merge-patch+json"
 REPORTING_COMPONENT = "destinations-operator"
 #: Items per page of a list (`limit`): kube-apiserver's own clients (reflectors) ask for 500.
 LIST_PAGE_SIZE = 500
+#: Concurrent connections to the API server (the client's requests in flight at most).
+CONNECTIONS = 100
 
 
 class KubeError(Exception):
@@ -83,13 +85,15 @@ class KubeClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the running loop (aiohttp binds a session to its loop).
+        # Made on first use, inside the running loop (aiohttp binds a session to its loop). At most
+        # CONNECTIONS requests in flight: kopf's own session has the same (aiohttp's default); with 32,
+        # 1,000 jobs applied at once reached their pods ~8 % slower on kube-apiserver (issue 18).
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 auth=self._auth,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=CONNECTIONS),
             )
         return self._session
 
