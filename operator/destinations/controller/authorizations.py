@@ -152,7 +152,7 @@ class AuthorizationController:
         entry.update(body)
         return entry
 
-    def forget_listed(self, namespace: str, name: str) -> None:
+    def forget(self, namespace: str, name: str) -> None:
         """The Authorization is gone (its DELETED event, or deleted before kopf's watch began)."""
         entry = self.entries.pop((namespace, name), None)
         if entry is not None and entry.task is not None:
@@ -164,7 +164,7 @@ class AuthorizationController:
         metadata = body.get("metadata") or {}
         key = (str(metadata.get("namespace", "")), str(metadata.get("name", "")))
         if event_type == "DELETED":
-            self.forget_listed(*key)
+            self.forget(*key)
             return
         entry = self.remember(body)
         if entry.task is None or entry.task.done():

@@ -203,14 +203,15 @@ class JobController:
         self.pods.setdefault((namespace, summary.job), {})[summary.name] = summary
         return summary
 
-    def forget_listed_job(self, namespace: str, name: str) -> None:
-        """A job listed at start-up was deleted before kopf's watch began (controller/priming.py)."""
+    async def forget_listed_job(self, namespace: str, name: str) -> None:
+        """A job listed at start-up was deleted before kopf's watch began (controller/priming.py); one
+        kopf did deliver has a runner, and its own DELETED event."""
         if (namespace, name) not in self.runners:
-            self.usage.forget(namespace, name)
-            self.pods.pop((namespace, name), None)
+            await self._forget((namespace, name))
 
-    def forget_listed_pod(self, namespace: str, job: str, name: str) -> None:
-        """A sync pod listed at start-up was deleted before kopf's watch began (controller/priming.py)."""
+    def forget_pod(self, namespace: str, job: str, name: str) -> None:
+        """The sync pod is gone (its DELETED event, or deleted before kopf's watch began): its runner
+        hears of it."""
         summary = self.pods.get((namespace, job), {}).pop(name, None)
         runner = self.runners.get((namespace, job))
         if summary is not None and runner is not None:
@@ -220,12 +221,12 @@ class JobController:
         view = job_view(body)
         key = (view.namespace, view.name)
         if event_type == "DELETED" or view.deleting:
-            await self._forget(key, view)
+            await self._forget(key)
             return
         self.remember_job(body)
         runner = self.runners.get(key)
         if runner is not None and runner.view.uid != view.uid:
-            await self._forget(key, runner.view)  # deleted and created again under the same name
+            await self._forget(key)  # deleted and created again under the same name
             self.remember_job(body)
             runner = None
         if runner is None:
@@ -248,13 +249,12 @@ class JobController:
         summary = self.remember_pod(body)
         if summary is None:
             return
-        key = (namespace, summary.job)
-        gone = event_type == "DELETED"
-        if gone:
-            self.pods.get(key, {}).pop(summary.name, None)
-        runner = self.runners.get(key)
+        if event_type == "DELETED":
+            self.forget_pod(namespace, summary.job, summary.name)
+            return
+        runner = self.runners.get((namespace, summary.job))
         if runner is not None:
-            runner.observe_pod(summary, gone=gone)
+            runner.observe_pod(summary, gone=False)
 
     def authorization_changed(self, namespace: str, name: str, observation: Observation) -> None:
         """An Authorization's health changed: the jobs using it decide again (a waiting run may start)."""
@@ -328,7 +328,7 @@ class JobController:
 
     # --- internals ---------------------------------------------------------------------------
 
-    async def _forget(self, key: JobKey, view: JobView) -> None:
+    async def _forget(self, key: JobKey) -> None:
         self.usage.forget(*key)
         self.queued.pop(key, None)
         runner = self.runners.pop(key, None)

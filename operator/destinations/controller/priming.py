@@ -215,11 +215,11 @@ class Priming:
             for namespace, name in sorted(gone):
                 logger.info("%s %s/%s was deleted before the watch started: forgotten", kind, namespace, name)
                 if kind == "destinationjobs":
-                    self._jobs.forget_listed_job(namespace, name)
+                    await self._jobs.forget_listed_job(namespace, name)
                 elif kind == "pods":
-                    self._jobs.forget_listed_pod(namespace, self._pod_jobs.pop((namespace, name), ""), name)
+                    self._jobs.forget_pod(namespace, self._pod_jobs.pop((namespace, name), ""), name)
                 else:
-                    self._authorizations.forget_listed(namespace, name)
+                    self._authorizations.forget(namespace, name)
 
     async def close(self) -> None:
         """Stop the sweep (before the operator closes its API client, which the sweep would reopen)."""
