@@ -705,6 +705,31 @@ def choose_backend(name: str) -> Backend:
 
 
 @dataclasses.dataclass
+class Cluster:
+    """One scenario's cluster: its sandbox and work directory, the benchmark's world (set up: namespace,
+    Secret, Authorization) and the operator's writes; what is put on `stack` is stopped at the end."""
+
+    workdir: Path
+    sandbox: Sandbox
+    world: World
+    writes: Writes
+    stack: contextlib.ExitStack
+
+
+@contextlib.contextmanager
+def cluster(backend: Backend, prefix: str, *, kubelet: bool) -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        workdir = Path(directory)
+        with backend.sandbox(workdir) as sandbox, contextlib.ExitStack() as stack:
+            world = World(sandbox, kubelet=kubelet)
+            try:
+                world.setup()
+                yield Cluster(workdir, sandbox, world, Writes(sandbox), stack)
+            finally:
+                world.close()
+
+
+@dataclasses.dataclass
 class ScaleResult:
     jobs: int
     seconds: float
@@ -726,93 +751,77 @@ class ScaleResult:
 
 
 def scenario_scale(backend: Backend, jobs: int, profile: Path | None, restart: bool) -> ScaleResult:
-    with tempfile.TemporaryDirectory(prefix="operator-scale-") as directory:
-        workdir = Path(directory)
-        with backend.sandbox(workdir) as sandbox, contextlib.ExitStack() as stack:
-            writes = Writes(sandbox)
-            world = World(sandbox, kubelet=True)
-            try:
-                world.setup()
-                names = job_names(jobs)
-                operator = start_operator(sandbox, workdir, f"scale-{jobs}", profile)
-                stack.callback(operator.stop)
-                metrics_port(operator)
-                writes.mark()
-                bench_cpu_before = own_cpu_seconds()
-                started = time.perf_counter()
-                world.create_jobs(names)
-                done = wait_for(lambda: world.sleeping_after(1) >= jobs, f"{jobs} jobs to sleep after a run")
-                cpu = cpu_seconds(operator.pid)
-                bench_cpu = own_cpu_seconds() - bench_cpu_before
-                first_run = writes.settle()  # the last Events land after the status
-                first_run_writes = len(first_run)
-                print(f"operator writes during the first runs: {request_counts(first_run)}")
+    with cluster(backend, "operator-scale-", kubelet=True) as c:
+        world, writes = c.world, c.writes
+        names = job_names(jobs)
+        operator = start_operator(c.sandbox, c.workdir, f"scale-{jobs}", profile)
+        c.stack.callback(operator.stop)
+        metrics_port(operator)
+        writes.mark()
+        bench_cpu_before = own_cpu_seconds()
+        started = time.perf_counter()
+        world.create_jobs(names)
+        done = wait_for(lambda: world.sleeping_after(1) >= jobs, f"{jobs} jobs to sleep after a run")
+        cpu = cpu_seconds(operator.pid)
+        bench_cpu = own_cpu_seconds() - bench_cpu_before
+        first_run = writes.settle()  # the last Events land after the status
+        first_run_writes = len(first_run)
+        print(f"operator writes during the first runs: {request_counts(first_run)}")
 
-                writes.mark()
-                time.sleep(QUIET_SECONDS)
-                sleeping_writes = len(writes.since_mark())
+        writes.mark()
+        time.sleep(QUIET_SECONDS)
+        sleeping_writes = len(writes.since_mark())
 
-                rerun = names[:: max(1, jobs // RERUN_JOBS)][:RERUN_JOBS]
-                writes.mark()
-                value = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                world.request_runs(rerun, value)
-                wait_for(
-                    lambda: (
-                        world.sleeping_after(2, rerun) >= len(rerun)
-                        and all(world.handled.get(name) == value for name in rerun)
-                    ),
-                    "the jobs run again to sleep",
-                )
-                window = writes.settle()
-                chosen = set(rerun)
-                elsewhere = sum(
-                    1
-                    for record in window
-                    if record.resource == "destinationjobs" and record.name not in chosen
-                )
-                peak, _ = operator.stop()
-                result = ScaleResult(
-                    jobs=jobs,
-                    seconds=done - started,
-                    cpu=cpu,
-                    bench_cpu=bench_cpu,
-                    peak=peak,
-                    writes=first_run_writes,
-                    sleeping_writes=sleeping_writes,
-                    rerun_writes=len(window),
-                    rerun_jobs=len(rerun),
-                    rerun_writes_elsewhere=elsewhere,
-                )
-                report_scale([result], restart=False)
-                sys.stdout.flush()
-                if restart:
-                    scenario_restart(sandbox, workdir, world, writes, result, profile, stack)
-                return result
-            finally:
-                world.close()
+        rerun = names[:: max(1, jobs // RERUN_JOBS)][:RERUN_JOBS]
+        writes.mark()
+        value = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        world.request_runs(rerun, value)
+        wait_for(
+            lambda: (
+                world.sleeping_after(2, rerun) >= len(rerun)
+                and all(world.handled.get(name) == value for name in rerun)
+            ),
+            "the jobs run again to sleep",
+        )
+        window = writes.settle()
+        chosen = set(rerun)
+        elsewhere = sum(
+            1 for record in window if record.resource == "destinationjobs" and record.name not in chosen
+        )
+        peak, _ = operator.stop()
+        result = ScaleResult(
+            jobs=jobs,
+            seconds=done - started,
+            cpu=cpu,
+            bench_cpu=bench_cpu,
+            peak=peak,
+            writes=first_run_writes,
+            sleeping_writes=sleeping_writes,
+            rerun_writes=len(window),
+            rerun_jobs=len(rerun),
+            rerun_writes_elsewhere=elsewhere,
+        )
+        report_scale([result], restart=False)
+        sys.stdout.flush()
+        if restart:
+            scenario_restart(c, result, profile)
+        return result
 
 
-def scenario_restart(
-    sandbox: Sandbox,
-    workdir: Path,
-    world: World,
-    writes: Writes,
-    result: ScaleResult,
-    profile: Path | None,
-    stack: contextlib.ExitStack,
-) -> None:
-    jobs, pods = result.jobs, len(world.live_pods)
-    bare, marker = start_bare_kopf(sandbox, workdir, jobs, pods)
-    stack.callback(bare.stop)
+def scenario_restart(c: Cluster, result: ScaleResult, profile: Path | None) -> None:
+    jobs, pods = result.jobs, len(c.world.live_pods)
+    bare, marker = start_bare_kopf(c.sandbox, c.workdir, jobs, pods)
+    c.stack.callback(bare.stop)
     seen = wait_for(marker.exists, "the bare kopf operator to see every object")
     result.bare_seconds = seen - bare.started
     result.bare_cpu = cpu_seconds(bare.pid)
     time.sleep(2)  # the idle memory after the listing
     result.bare_peak, _ = bare.stop()
 
+    writes = c.writes
     writes.mark()
-    operator = start_operator(sandbox, workdir, f"restart-{jobs}", profile)
-    stack.callback(operator.stop)
+    operator = start_operator(c.sandbox, c.workdir, f"restart-{jobs}", profile)
+    c.stack.callback(operator.stop)
     port = metrics_port(operator)
     settled = wait_for(lambda: idle_runners(port) >= jobs, "every job's runner to wait", poll=1.0)
     result.restart_seconds = settled - operator.started
@@ -828,31 +837,36 @@ def scenario_restart(
 
 def scenario_seeded_restart(backend: Backend, jobs: int, profile: Path | None) -> ScaleResult:
     """The restart scenario under `jobs` sleeping jobs seeded from one the operator ran (see above)."""
-    with tempfile.TemporaryDirectory(prefix="operator-restart-") as directory:
-        workdir = Path(directory)
-        with backend.sandbox(workdir) as sandbox, contextlib.ExitStack() as stack:
-            writes = Writes(sandbox)
-            world = World(sandbox, kubelet=True)
-            try:
-                world.setup()
-                names = job_names(jobs)
-                operator = start_operator(sandbox, workdir, "template", None)
-                metrics_port(operator)
-                world.create_jobs(names[:1])
-                wait_for(lambda: world.sleeping_after(1) >= 1, "the template job to sleep after a run")
-                writes.settle()
-                operator.stop()
-                seeding = time.perf_counter()
-                world.kubelet = False  # the copies are finished pods already
-                world.seed(names[0], names[1:])
-                wait_for(lambda: world.sleeping_after(1) >= jobs, f"{jobs} seeded jobs to be seen sleeping")
-                took = time.perf_counter() - seeding
-                print(f"seeded {jobs - 1:,} sleeping jobs and their pods in {took:.1f} s")
-                result = ScaleResult(jobs, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 1, 0)
-                scenario_restart(sandbox, workdir, world, writes, result, profile, stack)
-                return result
-            finally:
-                world.close()
+    with cluster(backend, "operator-restart-", kubelet=True) as c:
+        world = c.world
+        names = job_names(jobs)
+        operator = start_operator(c.sandbox, c.workdir, "template", None)
+        c.stack.callback(operator.stop)
+        metrics_port(operator)
+        world.create_jobs(names[:1])
+        wait_for(lambda: world.sleeping_after(1) >= 1, "the template job to sleep after a run")
+        c.writes.settle()
+        operator.stop()
+        seeding = time.perf_counter()
+        world.kubelet = False  # the copies are finished pods already
+        world.seed(names[0], names[1:])
+        wait_for(lambda: world.sleeping_after(1) >= jobs, f"{jobs} seeded jobs to be seen sleeping")
+        took = time.perf_counter() - seeding
+        print(f"seeded {jobs - 1:,} sleeping jobs and their pods in {took:.1f} s")
+        result = ScaleResult(
+            jobs=jobs,
+            seconds=0.0,
+            cpu=0.0,
+            bench_cpu=0.0,
+            peak=0.0,
+            writes=0,
+            sleeping_writes=0,
+            rerun_writes=0,
+            rerun_jobs=1,
+            rerun_writes_elsewhere=0,
+        )
+        scenario_restart(c, result, profile)
+        return result
 
 
 def request_counts(records: list[Any]) -> dict[str, int]:
@@ -874,28 +888,20 @@ class BurstResult:
 
 def scenario_burst(backend: Backend, jobs: int, profile: Path | None) -> BurstResult:
     def first_pods(start: Callable[[Sandbox, Path], Process]) -> tuple[float, int]:
-        with tempfile.TemporaryDirectory(prefix="operator-burst-") as directory:
-            workdir = Path(directory)
-            with backend.sandbox(workdir) as sandbox, contextlib.ExitStack() as stack:
-                world = World(sandbox, kubelet=False)
-                try:
-                    world.setup()
-                    writes = Writes(sandbox)
-                    process = start(sandbox, workdir)
-                    stack.callback(process.stop)
-                    time.sleep(3)  # started and listed (nothing yet)
-                    writes.mark()
-                    started = time.perf_counter()
-                    world.create_jobs(job_names(jobs))
-                    wait_for(lambda: len(world.pod_times) >= jobs, f"{jobs} first pods")
-                    last = max(world.pod_times.values())
-                    made = writes.since_mark()
-                    process.stop()
-                    # The writes up to the last pod's creation (the others, made later, wait for it).
-                    last_pod = max(r.time for r in made if r.verb == "create" and r.resource == "pods")
-                    return last - started, sum(1 for r in made if r.time <= last_pod)
-                finally:
-                    world.close()
+        with cluster(backend, "operator-burst-", kubelet=False) as c:
+            process = start(c.sandbox, c.workdir)
+            c.stack.callback(process.stop)
+            time.sleep(3)  # started and listed (nothing yet)
+            c.writes.mark()
+            started = time.perf_counter()
+            c.world.create_jobs(job_names(jobs))
+            wait_for(lambda: len(c.world.pod_times) >= jobs, f"{jobs} first pods")
+            last = max(c.world.pod_times.values())
+            made = c.writes.since_mark()
+            process.stop()
+            # The writes up to the last pod's creation (the others, made later, wait for it).
+            last_pod = max(r.time for r in made if r.verb == "create" and r.resource == "pods")
+            return last - started, sum(1 for r in made if r.time <= last_pod)
 
     def operator(sandbox: Sandbox, workdir: Path) -> Process:
         process = start_operator(sandbox, workdir, f"burst-{jobs}", profile)
